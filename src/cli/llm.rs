@@ -1,0 +1,67 @@
+//! Flags that choose and bound the language models (the LLM layer's options).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Which models play the three roles of the original, and how they are called.
+#[derive(Debug, Args, Clone)]
+pub struct LlmArgs {
+    /// Main model: gpt-*, o1*/o3*/o4*, claude-*, openai:<model>[@<base-url>],
+    /// anthropic:<model>, scripted:<file>, replay:<run log dir>, human.
+    #[arg(long, value_name = "MODEL")]
+    pub llm: Option<String>,
+
+    /// Model for summaries and Understand File (default: the main model).
+    #[arg(long, value_name = "MODEL")]
+    pub fast_llm: Option<String>,
+
+    /// Model for Edit Script (AI) (default: the main model).
+    #[arg(long, value_name = "MODEL")]
+    pub edit_script_llm: Option<String>,
+
+    /// Max tokens of an Edit Script reply.
+    #[arg(long, default_value_t = 4000)]
+    pub edit_script_max_tokens: u32,
+
+    /// Max tokens of a main-model reply.
+    #[arg(long, default_value_t = 2000)]
+    pub llm_max_tokens: u32,
+
+    /// Base URL of an OpenAI-compatible server (default: $OPENAI_BASE_URL,
+    /// then the public API).
+    #[arg(long, value_name = "URL")]
+    pub llm_base_url: Option<String>,
+
+    /// Retries of a failed call (429, 5xx, timeouts, dropped connections).
+    #[arg(long, default_value_t = 8)]
+    pub llm_retries: u32,
+
+    /// Seconds before one HTTP attempt is abandoned and retried.
+    #[arg(long, default_value_t = 600.0)]
+    pub llm_timeout: f64,
+
+    /// With replay:<dir>, warn instead of failing when a prompt differs from
+    /// the recording.
+    #[arg(long)]
+    pub replay_lenient: bool,
+
+    /// End the run before a call once this many US dollars were spent.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+
+    /// End the run before a call once this many tokens were used.
+    #[arg(long, value_name = "N")]
+    pub max_total_tokens: Option<u64>,
+
+    /// TOML price table overriding the built-in prices (USD per million
+    /// input and output tokens per model).
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LlmCheckArgs {
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}

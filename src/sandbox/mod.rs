@@ -1,0 +1,291 @@
+//! Sandbox: run an argv in a directory under a policy, stream its output,
+//! return how it ended.
+//!
+//! Callers (Execute Script, the Python REPL, graders) never know how a
+//! command is confined. A `Sandbox` only turns (argv, policy) into a
+//! `Command`; `run` supervises every kind the same way: its own process
+//! group, output streamed to a sink, a wall-clock timeout and an output cap
+//! that kill the whole group, and no process left behind afterwards.
+
+mod none;
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+pub use none::NoSandbox;
+
+/// Which pipe a chunk of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A path seen inside the sandbox at `dest`, backed by `src` outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub src: PathBuf,
+    pub dest: PathBuf,
+}
+
+/// What a command may see and use.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Working directory; bound read-write.
+    pub workdir: PathBuf,
+    /// Extra paths bound read-only (read-only task files, the task venv).
+    pub read_only: Vec<Bind>,
+    /// Extra paths bound read-write.
+    pub read_write: Vec<Bind>,
+    /// Paths that must be invisible inside (answers, logs, keys).
+    pub hidden: Vec<PathBuf>,
+    /// The child's whole environment; nothing else is inherited.
+    pub env: Vec<(String, String)>,
+    /// Wall-clock limit for the whole command.
+    pub timeout: Option<Duration>,
+    /// Memory limit in bytes.
+    pub mem_limit: Option<u64>,
+    /// Maximum number of processes.
+    pub max_procs: Option<u64>,
+    /// Bytes of output after which the command is stopped.
+    pub max_output: Option<u64>,
+    /// Allow network beyond loopback.
+    pub network: bool,
+    /// Bind GPU device nodes.
+    pub gpu: bool,
+}
+
+/// A limit that a command ran into.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Breach {
+    Timeout(Duration),
+    Output(u64),
+    Memory(u64),
+}
+
+impl std::fmt::Display for Breach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Breach::Timeout(d) => write!(
+                f,
+                "the command was stopped after its time limit of {:.0} s",
+                d.as_secs_f64()
+            ),
+            Breach::Output(n) => write!(f, "the command was stopped after printing {n} bytes, its output limit"),
+            Breach::Memory(n) => write!(f, "the command was killed for using more than its memory limit of {n} bytes"),
+        }
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Exit code, when it exited normally.
+    pub code: Option<i32>,
+    /// Signal that ended it, if any.
+    pub signal: Option<i32>,
+    pub breach: Option<Breach>,
+    pub wall: Duration,
+    pub output_bytes: u64,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && self.breach.is_none()
+    }
+}
+
+/// One way of confining a command.
+pub trait Sandbox: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// The command that runs `argv` under `policy` (not yet spawned).
+    fn command(&self, argv: &[OsString], policy: &Policy) -> Result<Command>;
+}
+
+/// Runs `argv` under `policy`, passing output chunks to `sink` as they come.
+pub fn run(
+    sandbox: &dyn Sandbox,
+    argv: &[OsString],
+    policy: &Policy,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<Outcome> {
+    let start = Instant::now();
+    let mut child = spawn(sandbox, argv, policy, Stdio::null())?;
+    let pgid = child.id() as i32;
+    let (tx, rx) = mpsc::sync_channel::<(Stream, Vec<u8>)>(64);
+    let readers = [
+        pump(child.stdout.take().expect("piped"), Stream::Stdout, tx.clone()),
+        pump(child.stderr.take().expect("piped"), Stream::Stderr, tx),
+    ];
+    let mut breach = None;
+    let mut output_bytes = 0u64;
+    let deadline = policy.timeout.map(|t| start + t);
+    loop {
+        let wait = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(3600),
+        };
+        match rx.recv_timeout(wait) {
+            Ok((stream, chunk)) => {
+                output_bytes += chunk.len() as u64;
+                if let Some(max) = policy.max_output {
+                    if output_bytes > max {
+                        breach.get_or_insert(Breach::Output(max));
+                        kill_group(pgid);
+                        continue;
+                    }
+                }
+                sink(stream, &chunk);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    breach.get_or_insert(Breach::Timeout(policy.timeout.unwrap_or_default()));
+                    kill_group(pgid);
+                    // Readers end once every holder of the pipes is dead.
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        // Once the main process has exited, anything it left behind in its
+        // group is killed, which also closes the pipes those processes held.
+        if let Ok(Some(_)) = child.try_wait() {
+            kill_group(pgid);
+        }
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    let status = child.wait().context("waiting for the sandboxed command")?;
+    kill_group(pgid);
+    use std::os::unix::process::ExitStatusExt;
+    Ok(Outcome {
+        code: status.code(),
+        signal: status.signal(),
+        breach,
+        wall: start.elapsed(),
+        output_bytes,
+    })
+}
+
+/// Spawns `argv` under `policy` in a new process group with piped output,
+/// for callers that talk to the process themselves (the Python REPL).
+/// Stop it with [`kill_group`] on its pid.
+pub fn spawn(
+    sandbox: &dyn Sandbox,
+    argv: &[OsString],
+    policy: &Policy,
+    stdin: Stdio,
+) -> Result<Child> {
+    let mut cmd = sandbox.command(argv, policy)?;
+    cmd.stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    cmd.spawn().with_context(|| {
+        format!(
+            "could not start {:?} under the '{}' sandbox",
+            argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default(),
+            sandbox.name()
+        )
+    })
+}
+
+/// Kills every process in group `pgid` (ignoring a group that is gone).
+pub fn kill_group(pgid: i32) {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+}
+
+fn pump<R: Read + Send + 'static>(
+    mut pipe: R,
+    stream: Stream,
+    tx: mpsc::SyncSender<(Stream, Vec<u8>)>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send((stream, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Vec<OsString> {
+        vec!["sh".into(), "-c".into(), script.into()]
+    }
+
+    fn policy(dir: &std::path::Path) -> Policy {
+        Policy {
+            workdir: dir.to_path_buf(),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn output_is_streamed_by_pipe_and_exit_code_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let o = run(&NoSandbox, &sh("echo hi; echo oops >&2; exit 3"), &policy(dir.path()), &mut |s, b| match s {
+            Stream::Stdout => out.extend_from_slice(b),
+            Stream::Stderr => err.extend_from_slice(b),
+        })
+        .unwrap();
+        assert_eq!(o.code, Some(3));
+        assert_eq!(out, b"hi\n");
+        assert_eq!(err, b"oops\n");
+        assert!(!o.success());
+    }
+
+    #[test]
+    fn timeout_kills_the_command_and_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = policy(dir.path());
+        p.timeout = Some(Duration::from_millis(300));
+        let o = run(&NoSandbox, &sh("sleep 30 & sleep 30; echo never"), &p, &mut |_, _| {}).unwrap();
+        assert!(matches!(o.breach, Some(Breach::Timeout(_))), "{o:?}");
+        assert!(o.wall < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn background_children_do_not_outlive_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("late");
+        let script = format!("(sleep 1; touch {}) & echo started", marker.display());
+        let o = run(&NoSandbox, &sh(&script), &policy(dir.path()), &mut |_, _| {}).unwrap();
+        assert_eq!(o.code, Some(0));
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(!marker.exists(), "the background child survived");
+    }
+
+    #[test]
+    fn output_limit_stops_a_chatty_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = policy(dir.path());
+        p.max_output = Some(100_000);
+        let mut seen = 0usize;
+        let o = run(&NoSandbox, &sh("yes xxxxxxxx"), &p, &mut |_, b| seen += b.len()).unwrap();
+        assert_eq!(o.breach, Some(Breach::Output(100_000)));
+        assert!(seen <= 100_000);
+    }
+}
