@@ -6,6 +6,7 @@
 
 mod cli;
 mod doctor;
+mod llm;
 mod paths;
 mod python;
 mod sandbox;
