@@ -85,7 +85,11 @@ pub fn collect(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
     checks.push(gpu_check());
     checks.push(keys_check());
     checks.push(kaggle_check());
-    checks.push(tool_check("slurm", &["sbatch"], "only needed to run on a Slurm cluster"));
+    checks.push(tool_check(
+        "slurm",
+        &["sbatch"],
+        "only needed to run on a Slurm cluster",
+    ));
     checks.push(tool_check(
         "chromium",
         &["chromium", "chromium-browser", "google-chrome"],
@@ -101,7 +105,11 @@ fn benchmarks_check(global: &GlobalArgs) -> Check {
                 let prepared = tasks.iter().filter(|t| t.is_prepared()).count();
                 let c = Check::new(
                     "tasks",
-                    if broken.is_empty() { Level::Ok } else { Level::Warn },
+                    if broken.is_empty() {
+                        Level::Ok
+                    } else {
+                        Level::Warn
+                    },
                     format!(
                         "{} tasks in {} ({} prepared{})",
                         tasks.len(),
@@ -172,14 +180,21 @@ fn packages_check(py: &python::Python) -> Check {
         _ => CORE_MODULES.iter().map(|s| s.to_string()).collect(),
     };
     if missing.is_empty() {
-        Check::new("packages", Level::Ok, format!("{} importable", CORE_MODULES.join(", ")))
-    } else {
-        Check::new("packages", Level::Fail, format!("missing: {}", missing.join(", "))).hint(
-            format!(
-                "{} -m pip install -r benchmarks/requirements.txt (or ./install.sh)",
-                py.path.display()
-            ),
+        Check::new(
+            "packages",
+            Level::Ok,
+            format!("{} importable", CORE_MODULES.join(", ")),
         )
+    } else {
+        Check::new(
+            "packages",
+            Level::Fail,
+            format!("missing: {}", missing.join(", ")),
+        )
+        .hint(format!(
+            "{} -m pip install -r benchmarks/requirements.txt (or ./install.sh)",
+            py.path.display()
+        ))
     }
 }
 
@@ -204,13 +219,25 @@ fn is_executable(p: &Path) -> bool {
 
 fn bwrap_check() -> Check {
     let Some(bwrap) = find_on_path(&["bwrap"]) else {
-        return Check::new("sandbox", Level::Warn, "bubblewrap (bwrap) is not installed")
-            .hint("apt-get install bubblewrap (install.sh does this when run as root)");
+        return Check::new(
+            "sandbox",
+            Level::Warn,
+            "bubblewrap (bwrap) is not installed",
+        )
+        .hint("apt-get install bubblewrap (install.sh does this when run as root)");
     };
     let out = Command::new(&bwrap)
         .args([
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
-            "--die-with-parent", "true",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--unshare-all",
+            "--die-with-parent",
+            "true",
         ])
         .stdin(Stdio::null())
         .output();
@@ -239,13 +266,21 @@ fn gpu_check() -> Check {
         return Check::new("gpu", Level::Warn, "no nvidia-smi: CPU only")
             .hint("GPU tasks (cifar10, babylm, ...) need an NVIDIA GPU and driver");
     }
-    match Command::new("nvidia-smi").arg("-L").stdin(Stdio::null()).output() {
+    match Command::new("nvidia-smi")
+        .arg("-L")
+        .stdin(Stdio::null())
+        .output()
+    {
         Ok(o) if o.status.success() => {
             let n = String::from_utf8_lossy(&o.stdout)
                 .lines()
                 .filter(|l| l.starts_with("GPU "))
                 .count();
-            Check::new("gpu", Level::Ok, format!("{n} GPU(s) visible to nvidia-smi"))
+            Check::new(
+                "gpu",
+                Level::Ok,
+                format!("{n} GPU(s) visible to nvidia-smi"),
+            )
         }
         _ => Check::new("gpu", Level::Warn, "nvidia-smi failed: no usable GPU")
             .hint("check the NVIDIA driver"),
@@ -265,10 +300,15 @@ fn keys_check() -> Check {
         found.push("Anthropic");
     }
     if found.is_empty() {
-        Check::new("api keys", Level::Warn, "no OpenAI or Anthropic key found")
-            .hint("set OPENAI_API_KEY / ANTHROPIC_API_KEY for hosted models; offline agents need none")
+        Check::new("api keys", Level::Warn, "no OpenAI or Anthropic key found").hint(
+            "set OPENAI_API_KEY / ANTHROPIC_API_KEY for hosted models; offline agents need none",
+        )
     } else {
-        Check::new("api keys", Level::Ok, format!("{} key present (not shown)", found.join(" and ")))
+        Check::new(
+            "api keys",
+            Level::Ok,
+            format!("{} key present (not shown)", found.join(" and ")),
+        )
     }
 }
 
@@ -276,8 +316,9 @@ fn kaggle_check() -> Check {
     if task::prepare::kaggle_credentials_present() {
         Check::new("kaggle", Level::Ok, "credentials present (not shown)")
     } else {
-        Check::new("kaggle", Level::Warn, "no Kaggle credentials")
-            .hint("only Kaggle tasks need them: ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY")
+        Check::new("kaggle", Level::Warn, "no Kaggle credentials").hint(
+            "only Kaggle tasks need them: ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY",
+        )
     }
 }
 

@@ -80,7 +80,10 @@ mod tests {
     fn table_aligns_columns_to_the_widest_cell() {
         let t = table(
             &["name", "x"],
-            &[vec!["a".into(), "1".into()], vec!["long".into(), "2".into()]],
+            &[
+                vec!["a".into(), "1".into()],
+                vec!["long".into(), "2".into()],
+            ],
         );
         assert_eq!(t, "name  x\na     1\nlong  2\n");
     }

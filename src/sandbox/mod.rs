@@ -78,8 +78,14 @@ impl std::fmt::Display for Breach {
                 "the command was stopped after its time limit of {:.0} s",
                 d.as_secs_f64()
             ),
-            Breach::Output(n) => write!(f, "the command was stopped after printing {n} bytes, its output limit"),
-            Breach::Memory(n) => write!(f, "the command was killed for using more than its memory limit of {n} bytes"),
+            Breach::Output(n) => write!(
+                f,
+                "the command was stopped after printing {n} bytes, its output limit"
+            ),
+            Breach::Memory(n) => write!(
+                f,
+                "the command was killed for using more than its memory limit of {n} bytes"
+            ),
         }
     }
 }
@@ -122,7 +128,11 @@ pub fn run(
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::sync_channel::<(Stream, Vec<u8>)>(64);
     let readers = [
-        pump(child.stdout.take().expect("piped"), Stream::Stdout, tx.clone()),
+        pump(
+            child.stdout.take().expect("piped"),
+            Stream::Stdout,
+            tx.clone(),
+        ),
         pump(child.stderr.take().expect("piped"), Stream::Stderr, tx),
     ];
     let mut breach = None;
@@ -192,7 +202,9 @@ pub fn spawn(
     cmd.spawn().with_context(|| {
         format!(
             "could not start {:?} under the '{}' sandbox",
-            argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default(),
+            argv.first()
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             sandbox.name()
         )
     })
@@ -246,10 +258,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let o = run(&NoSandbox, &sh("echo hi; echo oops >&2; exit 3"), &policy(dir.path()), &mut |s, b| match s {
-            Stream::Stdout => out.extend_from_slice(b),
-            Stream::Stderr => err.extend_from_slice(b),
-        })
+        let o = run(
+            &NoSandbox,
+            &sh("echo hi; echo oops >&2; exit 3"),
+            &policy(dir.path()),
+            &mut |s, b| match s {
+                Stream::Stdout => out.extend_from_slice(b),
+                Stream::Stderr => err.extend_from_slice(b),
+            },
+        )
         .unwrap();
         assert_eq!(o.code, Some(3));
         assert_eq!(out, b"hi\n");
@@ -262,7 +279,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut p = policy(dir.path());
         p.timeout = Some(Duration::from_millis(300));
-        let o = run(&NoSandbox, &sh("sleep 30 & sleep 30; echo never"), &p, &mut |_, _| {}).unwrap();
+        let o = run(
+            &NoSandbox,
+            &sh("sleep 30 & sleep 30; echo never"),
+            &p,
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert!(matches!(o.breach, Some(Breach::Timeout(_))), "{o:?}");
         assert!(o.wall < Duration::from_secs(10));
     }
@@ -272,7 +295,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("late");
         let script = format!("(sleep 1; touch {}) & echo started", marker.display());
-        let o = run(&NoSandbox, &sh(&script), &policy(dir.path()), &mut |_, _| {}).unwrap();
+        let o = run(
+            &NoSandbox,
+            &sh(&script),
+            &policy(dir.path()),
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert_eq!(o.code, Some(0));
         std::thread::sleep(Duration::from_millis(1500));
         assert!(!marker.exists(), "the background child survived");
@@ -284,7 +313,10 @@ mod tests {
         let mut p = policy(dir.path());
         p.max_output = Some(100_000);
         let mut seen = 0usize;
-        let o = run(&NoSandbox, &sh("yes xxxxxxxx"), &p, &mut |_, b| seen += b.len()).unwrap();
+        let o = run(&NoSandbox, &sh("yes xxxxxxxx"), &p, &mut |_, b| {
+            seen += b.len()
+        })
+        .unwrap();
         assert_eq!(o.breach, Some(Breach::Output(100_000)));
         assert!(seen <= 100_000);
     }

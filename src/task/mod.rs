@@ -160,8 +160,8 @@ impl Task {
     }
 
     fn load_original(dir: &Path, name: String) -> Task {
-        let problem = std::fs::read_to_string(dir.join("scripts/research_problem.txt"))
-            .unwrap_or_default();
+        let problem =
+            std::fs::read_to_string(dir.join("scripts/research_problem.txt")).unwrap_or_default();
         let description = problem
             .lines()
             .find(|l| !l.trim().is_empty())
@@ -358,7 +358,13 @@ mod tests {
     #[test]
     fn read_only_matches_every_spelling_of_a_file() {
         let ro = ReadOnly::new(&["./train.csv".into(), "data/*".into()]).unwrap();
-        for p in ["train.csv", "./train.csv", "data/../train.csv", "x/../train.csv", "data/a.bin"] {
+        for p in [
+            "train.csv",
+            "./train.csv",
+            "data/../train.csv",
+            "x/../train.csv",
+            "data/a.bin",
+        ] {
             assert!(ro.matches(p), "{p} should be read-only");
         }
         for p in ["train.py", "test.csv", "data", "../train.csv"] {

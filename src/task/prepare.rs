@@ -63,13 +63,20 @@ pub fn run(global: &GlobalArgs, args: &PrepareArgs) -> Result<ExitCode> {
                 ui::info(format!(
                     "{}: skipped by --all (needs {}); name it to prepare it",
                     task.name(),
-                    if r.kaggle.is_some() { "Kaggle" } else { "the internet" }
+                    if r.kaggle.is_some() {
+                        "Kaggle"
+                    } else {
+                        "the internet"
+                    }
                 ));
                 continue;
             }
         }
         if !task.needs_prepare() {
-            ui::info(format!("{}: nothing to prepare (no prepare.py)", task.name()));
+            ui::info(format!(
+                "{}: nothing to prepare (no prepare.py)",
+                task.name()
+            ));
             continue;
         }
         if task.is_prepared() && !args.force {
@@ -79,7 +86,12 @@ pub fn run(global: &GlobalArgs, args: &PrepareArgs) -> Result<ExitCode> {
             ));
             continue;
         }
-        ui::info(format!("{}: preparing with {} ({})", task.name(), py.path.display(), py.source));
+        ui::info(format!(
+            "{}: preparing with {} ({})",
+            task.name(),
+            py.path.display(),
+            py.source
+        ));
         match prepare_one(task, &py, args) {
             Ok(()) => ui::info(format!("{}: prepared", task.name())),
             Err(e) => {
@@ -91,7 +103,11 @@ pub fn run(global: &GlobalArgs, args: &PrepareArgs) -> Result<ExitCode> {
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        bail!("{} task(s) failed to prepare: {}", failed.len(), failed.join(", "))
+        bail!(
+            "{} task(s) failed to prepare: {}",
+            failed.len(),
+            failed.join(", ")
+        )
     }
 }
 
@@ -166,8 +182,16 @@ fn prepare_one(task: &Task, py: &python::Python, args: &PrepareArgs) -> Result<(
         let _ = stdin.write_all(b"y\n");
     }
     let transcript = Arc::new(Mutex::new(Transcript::default()));
-    let out = echo_lines(child.stdout.take().expect("piped"), false, transcript.clone());
-    let err = echo_lines(child.stderr.take().expect("piped"), true, transcript.clone());
+    let out = echo_lines(
+        child.stdout.take().expect("piped"),
+        false,
+        transcript.clone(),
+    );
+    let err = echo_lines(
+        child.stderr.take().expect("piped"),
+        true,
+        transcript.clone(),
+    );
     let status = child.wait().context("waiting for prepare.py")?;
     let _ = out.join();
     let _ = err.join();

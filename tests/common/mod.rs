@@ -1,0 +1,92 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The built `mlab` binary.
+pub fn mlab() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mlab"));
+    c.env_remove("MLAB_BENCHMARKS").env("NO_COLOR", "1");
+    c
+}
+
+/// Runs a command and returns its output, panicking with both streams shown
+/// when it could not start.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output().expect("command could not start")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// True when CI asked for every system test (`MLAB_SYSTEM_TESTS=1`).
+pub fn system_tests_required() -> bool {
+    std::env::var("MLAB_SYSTEM_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// Decides whether a test that needs a system part may run. When the part
+/// is missing: fails under `MLAB_SYSTEM_TESTS=1`, otherwise prints why the
+/// test is skipped and returns false.
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if system_tests_required() {
+        panic!("{what} is required by MLAB_SYSTEM_TESTS=1 but missing; .ci/run must install it");
+    }
+    eprintln!("SKIPPED: {what} is not available on this machine (set up with ./install.sh)");
+    false
+}
+
+/// The Python that task scripts use in tests: $MLAB_PYTHON, then the venv of
+/// install.sh, then python3.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("MLAB_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("MLAB_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share/mlab")
+        });
+    let venv = home.join("venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// True when `python()` can import every module named.
+pub fn python_has(modules: &[&str]) -> bool {
+    let code = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Command::new(python())
+        .args(["-c", &code])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The repository's benchmarks folder.
+pub fn benchmarks_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benchmarks")
+}
+
+/// Copies `src` into `dest` recursively (for temporary copies of tasks).
+pub fn copy_tree(src: &Path, dest: &Path) {
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(src).unwrap();
+        let to = dest.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else if entry.file_type().is_file() {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
