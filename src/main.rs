@@ -6,9 +6,11 @@
 
 mod cli;
 mod doctor;
+mod env;
 mod llm;
 mod paths;
 mod python;
+mod run;
 mod sandbox;
 mod task;
 mod ui;
@@ -37,7 +39,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tasks(args) => task::list::run(&global, &args),
         Command::Prepare(args) => task::prepare::run(&global, &args),
         Command::Doctor(args) => doctor::run(&global, &args),
-        Command::Run(_) => not_yet("run"),
+        Command::Run(args) => run::run(&global, &args),
         Command::Eval(_) => not_yet("eval"),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(_) => not_yet("llm-check"),

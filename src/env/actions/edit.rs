@@ -1,0 +1,301 @@
+//! Script actions: Inspect Script Lines, Edit Script (AI), Edit Script
+//! Segment (AI) and Undo Edit Script.
+//!
+//! An edit backs the old script up to `backup/<script>_<YYYY-MM-DD_HH-MM-SS>`
+//! (as the original; a second edit within the same second gets a numbered
+//! suffix instead of overwriting the first backup), writes the result to
+//! `save_name` and returns a unified diff. Fixed on purpose: Edit Script
+//! Segment's diff compares the whole old script with the whole new one
+//! (the original compared the old segment with the new file). Targets are
+//! checked before the model is called, so a refused edit costs nothing.
+
+use serde_json::{Map, Value};
+
+use super::files::{self, io_reason, readable, writable};
+use super::{complete, int_arg, text_arg, ActionError, Ctx, Role};
+use crate::env::action::{
+    EDIT_SCRIPT, EDIT_SCRIPT_SEGMENT, INSPECT_SCRIPT_LINES, UNDO_EDIT_SCRIPT,
+};
+use crate::env::workspace::BACKUP_DIR;
+
+/// Most lines Inspect Script Lines shows at once.
+pub const MAX_INSPECT_LINES: i64 = 100;
+
+pub fn dispatch(
+    name: &str,
+    args: &Map<String, Value>,
+    ctx: &mut Ctx,
+) -> Result<String, ActionError> {
+    match name {
+        INSPECT_SCRIPT_LINES => inspect_script_lines(args, ctx),
+        EDIT_SCRIPT => edit_script(args, ctx, false),
+        EDIT_SCRIPT_SEGMENT => edit_script(args, ctx, true),
+        UNDO_EDIT_SCRIPT => undo_edit_script(&text_arg(args, "script_name")?, ctx),
+        _ => unreachable!("not a script action: {name}"),
+    }
+}
+
+fn inspect_script_lines(args: &Map<String, Value>, ctx: &mut Ctx) -> Result<String, ActionError> {
+    let script = text_arg(args, "script_name")?;
+    let start = int_arg(args, "start_line_number")?;
+    let end = int_arg(args, "end_line_number")?;
+    if start < 1 || end < start {
+        return Err(ActionError::env(format!(
+            "the line range {start} to {end} is not valid; lines count from 1 and the end may not come before the start"
+        )));
+    }
+    if end - start >= MAX_INSPECT_LINES {
+        return Err(ActionError::env(format!(
+            "the number of lines to display is limited to {MAX_INSPECT_LINES}; ask for a smaller range"
+        )));
+    }
+    let text = files::read_text(ctx, &script)?;
+    let lines: Vec<&str> = text.split('\n').collect();
+    let total = lines.len();
+    let from = (start as usize - 1).min(total);
+    let to = (end as usize).min(total);
+    Ok(format!(
+        "Lines {start} to {} of {script} (the file has {total} lines):\n\n{}",
+        to.max(from),
+        lines[from..to].join("\n")
+    ))
+}
+
+fn edit_script(
+    args: &Map<String, Value>,
+    ctx: &mut Ctx,
+    segment: bool,
+) -> Result<String, ActionError> {
+    let action = if segment {
+        EDIT_SCRIPT_SEGMENT
+    } else {
+        EDIT_SCRIPT
+    };
+    let script = text_arg(args, "script_name")?;
+    let instruction = text_arg(args, "edit_instruction")?;
+    let save_name = text_arg(args, "save_name")?;
+    let range = if segment {
+        let start = int_arg(args, "start_line_number")?;
+        let end = int_arg(args, "end_line_number")?;
+        if start < 1 || end < start {
+            return Err(ActionError::env(format!(
+                "the line range {start} to {end} is not valid; lines count from 1 and the end may not come before the start"
+            )));
+        }
+        Some((start as usize, end as usize))
+    } else {
+        None
+    };
+    // Refusals first: nothing is sent to the model for an edit that could
+    // not be saved.
+    writable(ctx, &save_name)?;
+    let (src, from) = readable(ctx, &script)?;
+    let old = if from.exists() {
+        files::read_text(ctx, &script)?
+    } else {
+        // As the original: a missing script is created empty.
+        if segment {
+            return Err(ActionError::env(format!(
+                "the script {script} does not exist; Edit Script Segment (AI) needs existing lines to change"
+            )));
+        }
+        files::write_text(ctx, &script, "")?;
+        String::new()
+    };
+
+    let new = match range {
+        None => {
+            let prompt = format!(
+                "Here is a Python script:\n```python\n{old}\n```\n\
+                 Change it as follows: {instruction}\n\
+                 Reply with the complete script after the change and change nothing else. \
+                 Put the script in a single block that starts with \"```python\" and ends with \"```\"."
+            );
+            let reply = complete(ctx, action, Role::Edit, prompt, ctx.tool_log.clone())?;
+            with_newline(&extract_code(&reply).ok_or_else(|| no_code(action))?)
+        }
+        Some((start, end)) => {
+            let lines: Vec<&str> = old.split_inclusive('\n').collect();
+            let a = (start - 1).min(lines.len());
+            let b = end.min(lines.len());
+            let piece: String = lines[a..b].concat();
+            let prompt = format!(
+                "Here are lines {start} to {end} of a Python script:\n```python\n{piece}\n```\n\
+                 Change these lines as follows: {instruction}\n\
+                 Reply with the complete lines after the change and change nothing else. \
+                 Put them in a single block that starts with \"```python\" and ends with \"```\"."
+            );
+            let reply = complete(ctx, action, Role::Edit, prompt, ctx.tool_log.clone())?;
+            let edited = with_newline(&extract_code(&reply).ok_or_else(|| no_code(action))?);
+            let mut new = lines[..a].concat();
+            new.push_str(&edited);
+            if b < lines.len() && !new.ends_with('\n') {
+                new.push('\n');
+            }
+            new.push_str(&lines[b..].concat());
+            new
+        }
+    };
+
+    backup(ctx, &src.rel, &old)?;
+    files::write_text(ctx, &save_name, &new)?;
+    let diff = similar::TextDiff::from_lines(&old, &new)
+        .unified_diff()
+        .context_radius(3)
+        .header("", "")
+        .to_string();
+    Ok(format!(
+        "The changed script was saved to {save_name}. Check that this diff is the change you meant:\n\n{diff}"
+    ))
+}
+
+fn no_code(action: &str) -> ActionError {
+    ActionError::env(format!(
+        "the model behind {action} did not reply with a ```python block, so nothing was changed; try again, perhaps with a simpler instruction"
+    ))
+}
+
+/// The code between the first ```python fence (or a bare ``` fence) and
+/// the fence that closes it, trimmed.
+pub fn extract_code(reply: &str) -> Option<String> {
+    let start = match reply.find("```python") {
+        Some(i) => i + "```python".len(),
+        None => reply.find("```")? + 3,
+    };
+    let rest = &reply[start..];
+    // Skip the rest of the fence line (e.g. "```python3").
+    let rest = match rest.find('\n') {
+        Some(i) if rest[..i].trim().chars().all(|c| c.is_alphanumeric()) => &rest[i + 1..],
+        _ => rest,
+    };
+    let body = match rest.find("```") {
+        Some(i) => &rest[..i],
+        // A reply cut off by the token limit: take what came.
+        None => rest,
+    };
+    Some(body.trim().to_string())
+}
+
+fn with_newline(code: &str) -> String {
+    if code.is_empty() || code.ends_with('\n') {
+        code.to_string()
+    } else {
+        format!("{code}\n")
+    }
+}
+
+/// Writes the old text of workspace file `rel` into `backup/`.
+fn backup(ctx: &mut Ctx, rel: &str, old: &str) -> Result<(), ActionError> {
+    let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S").to_string();
+    let mut name = format!("{BACKUP_DIR}/{rel}_{stamp}");
+    let mut n = 1;
+    // Two edits within one second keep both backups; the suffix sorts after
+    // the plain name, so Undo still finds the newest.
+    while ctx.ws.resolve(&name)?.host.exists() {
+        name = format!("{BACKUP_DIR}/{rel}_{stamp}_{n:03}");
+        n += 1;
+    }
+    let r = ctx.ws.resolve(&name)?;
+    if let Some(p) = r.host.parent() {
+        std::fs::create_dir_all(p)
+            .map_err(|e| ActionError::io(format!("cannot back up {rel}: {}", io_reason(&e))))?;
+    }
+    std::fs::write(&r.host, old)
+        .map_err(|e| ActionError::io(format!("cannot back up {rel}: {}", io_reason(&e))))
+}
+
+/// Backups of `rel`, oldest first.
+fn backups_of(ctx: &Ctx, rel: &str) -> Result<Vec<(String, std::path::PathBuf)>, ActionError> {
+    let (dir_rel, base) = match rel.rsplit_once('/') {
+        Some((d, b)) => (format!("{BACKUP_DIR}/{d}"), b.to_string()),
+        None => (BACKUP_DIR.to_string(), rel.to_string()),
+    };
+    let dir = ctx.ws.resolve(&dir_rel)?;
+    let Ok(entries) = std::fs::read_dir(&dir.host) else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!("{base}_");
+    let mut found: Vec<(String, std::path::PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stamp = name.strip_prefix(&prefix)?;
+            is_backup_stamp(stamp).then(|| (stamp.to_string(), e.path()))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// `YYYY-MM-DD_HH-MM-SS`, optionally followed by `_NNN`.
+fn is_backup_stamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let base = b.len() >= 19
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'_'
+        && digits(11..13)
+        && b[13] == b'-'
+        && digits(14..16)
+        && b[16] == b'-'
+        && digits(17..19);
+    base && (b.len() == 19 || (b.len() > 20 && b[19] == b'_' && digits(20..b.len())))
+}
+
+fn undo_edit_script(script: &str, ctx: &mut Ctx) -> Result<String, ActionError> {
+    let target = writable(ctx, script)?;
+    let backups = backups_of(ctx, &target.rel)?;
+    let Some((_, newest)) = backups.last() else {
+        return Ok(format!(
+            "There is no change to undo: {script} has no backup from an edit."
+        ));
+    };
+    let content = std::fs::read_to_string(newest).map_err(|e| {
+        ActionError::io(format!(
+            "cannot read the backup of {script}: {}",
+            io_reason(&e)
+        ))
+    })?;
+    files::write_text(ctx, script, &content)?;
+    std::fs::remove_file(newest).map_err(|e| {
+        ActionError::io(format!(
+            "cannot remove the used backup of {script}: {}",
+            io_reason(&e)
+        ))
+    })?;
+    Ok(format!(
+        "The most recent edit of {script} was undone. Its content is now:\n{content}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_is_extracted_from_fenced_replies() {
+        assert_eq!(
+            extract_code("Sure!\n```python\nprint(1)\n```\nDone").as_deref(),
+            Some("print(1)")
+        );
+        assert_eq!(extract_code("```\nx = 2\n```").as_deref(), Some("x = 2"));
+        assert_eq!(
+            extract_code("```python\ncut off").as_deref(),
+            Some("cut off")
+        );
+        assert_eq!(extract_code("no code here"), None);
+    }
+
+    #[test]
+    fn backup_stamps_are_recognised() {
+        assert!(is_backup_stamp("2024-01-02_03-04-05"));
+        assert!(is_backup_stamp("2024-01-02_03-04-05_001"));
+        assert!(!is_backup_stamp("v2.py_2024-01-02_03-04-05"));
+        assert!(!is_backup_stamp("2024-01-02"));
+    }
+}

@@ -1,0 +1,317 @@
+//! `mlab run`: one agent on one task, from run.json at the start to the
+//! final snapshot at the end.
+//!
+//! The order matters for "nothing already written is lost": every check
+//! that can fail on bad input (agent name, actions file, task, sandbox, log
+//! folder) runs before the workspace is made; once the environment exists,
+//! every way out (final answer, limits, agent or model error, Ctrl-C, a
+//! panic) goes through `Environment::finish` and the closing run.json.
+
+pub mod actions;
+pub mod agent;
+pub mod record;
+pub mod signals;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{GlobalArgs, LlmArgs, RunArgs, SandboxArgs};
+use crate::env::workspace::ReadOnlyMode;
+use crate::env::{EnvConfig, Environment, HarnessError, Interrupted, ResumeFrom};
+use crate::llm::{LlmError, Models};
+use crate::sandbox::{NoSandbox, Sandbox};
+use crate::task::discover;
+use crate::{python, ui};
+use agent::AgentSetup;
+use record::{ExitReason, ModelNames, RunRecord};
+
+pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
+    // Signals first: every thread started later inherits the blocked mask.
+    let interrupt = signals::install()?;
+    let agent_name = agent::check(args)?;
+    check_limits(args)?;
+    let root = discover::benchmarks_root(global)?;
+    let task = discover::find_task(&root, &args.task)?;
+    if !task.is_prepared() {
+        bail!(
+            "task {} is not prepared yet; run `mlab prepare {}` first",
+            task.name(),
+            task.name()
+        );
+    }
+    let sandbox = make_sandbox(&args.sandbox)?;
+    let mem_limit = args
+        .sandbox
+        .mem_limit
+        .as_deref()
+        .map(parse_size)
+        .transpose()?;
+    check_log_dir(args)?;
+    let resume = args.resume.as_ref().map(|d| ResumeFrom {
+        log_dir: d.clone(),
+        step: args.resume_step.map(|s| s as usize),
+    });
+    if let Some(r) = &resume {
+        // Fails on a bad --resume before anything is written.
+        crate::env::resume::load(r, &args.log_dir)?;
+    }
+    let models = make_models(&args.llm)?;
+    let agent_log = args.log_dir.join("agent_log");
+    std::fs::create_dir_all(&agent_log)
+        .with_context(|| format!("could not create {}", agent_log.display()))?;
+    let mut agent = agent::make(AgentSetup {
+        args,
+        agent_log,
+        models: models.clone(),
+    })?;
+
+    let mut record = RunRecord::new(
+        args,
+        agent_name,
+        sandbox.name(),
+        model_names(models.as_ref()),
+    );
+    keep_previous_record(&args.log_dir)?;
+    record.write(&args.log_dir)?;
+    let py = python::resolve(args.python.as_deref());
+    let cfg = EnvConfig {
+        task,
+        log_dir: args.log_dir.clone(),
+        work_dir: args.work_dir.clone(),
+        max_steps: args.max_steps,
+        max_time: Duration::from_secs_f64(args.max_time),
+        exec_timeout: args.exec_timeout.map(Duration::from_secs_f64),
+        device: args.device.clone(),
+        python: py.path,
+        interactive: args.interactive,
+        read_only_mode: read_only_mode(sandbox.as_ref()),
+        sandbox,
+        mem_limit,
+        models,
+        interrupt: interrupt.clone(),
+        echo: global.verbose > 0,
+        resume,
+    };
+    let mut env = match Environment::start(cfg) {
+        Ok(env) => env,
+        Err(e) => {
+            record.end_time = Some(chrono::Utc::now().to_rfc3339());
+            record.exit_reason = Some(ExitReason::HarnessError);
+            record.error = Some(format!("{e:#}"));
+            let _ = record.write(&args.log_dir);
+            return Err(e.context("could not set up the environment"));
+        }
+    };
+
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.run(&mut env)));
+    let (reason, error) = classify(&env, outcome);
+    let finished = env.finish(reason.as_str(), error.as_deref());
+    let (reason, error) = match finished {
+        Ok(()) => (reason, error),
+        Err(e) => (ExitReason::HarnessError, Some(format!("{e:#}"))),
+    };
+    record.end_time = Some(chrono::Utc::now().to_rfc3339());
+    record.steps = env.steps_taken();
+    record.exit_reason = Some(reason);
+    record.error = error.clone();
+    record.tampered = env.tampered();
+    record.write(&args.log_dir)?;
+
+    let summary = format!(
+        "run ended: {} after {} steps; logs in {}",
+        reason.as_str(),
+        env.steps_taken(),
+        args.log_dir.display()
+    );
+    match &error {
+        Some(e) => ui::warn(format!("{summary}\n  {e}")),
+        None => ui::info(summary),
+    }
+    Ok(match reason {
+        ExitReason::Interrupted => ExitCode::from(130),
+        r if r.is_normal() => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
+}
+
+/// Reads the exit reason from how the agent's run came back.
+fn classify(
+    env: &Environment,
+    outcome: std::thread::Result<Result<String>>,
+) -> (ExitReason, Option<String>) {
+    match outcome {
+        Ok(Ok(_message)) => {
+            let reason = if env.final_answer_given() {
+                ExitReason::FinalAnswer
+            } else if env.time_exhausted() {
+                ExitReason::MaxTime
+            } else {
+                // The step limit, or the agent stopped on its own (its own
+                // step limit, or the end of an actions list).
+                ExitReason::MaxSteps
+            };
+            (reason, None)
+        }
+        Ok(Err(e)) => {
+            let text = format!("{e:#}");
+            let reason = if e.downcast_ref::<Interrupted>().is_some() {
+                ExitReason::Interrupted
+            } else if e.downcast_ref::<HarnessError>().is_some() {
+                ExitReason::HarnessError
+            } else if let Some(l) = e.downcast_ref::<LlmError>() {
+                match l {
+                    LlmError::Budget(_) => ExitReason::Budget,
+                    _ => ExitReason::LlmError,
+                }
+            } else {
+                ExitReason::AgentError
+            };
+            (reason, Some(text))
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            (
+                ExitReason::HarnessError,
+                Some(format!("mlab failed unexpectedly: {msg}")),
+            )
+        }
+    }
+}
+
+fn check_limits(args: &RunArgs) -> Result<()> {
+    if !(args.max_time > 0.0 && args.max_time.is_finite()) {
+        bail!("--max-time must be a positive number of seconds");
+    }
+    if let Some(t) = args.exec_timeout {
+        if !(t > 0.0 && t.is_finite()) {
+            bail!("--exec-timeout must be a positive number of seconds");
+        }
+    }
+    if args.resume_step.is_some() && args.resume.is_none() {
+        bail!("--resume-step needs --resume LOG_DIR");
+    }
+    Ok(())
+}
+
+/// Refuses to start a new run over an earlier one's logs.
+fn check_log_dir(args: &RunArgs) -> Result<()> {
+    let events = args.log_dir.join("env_log/events.jsonl");
+    if !events.exists() {
+        return Ok(());
+    }
+    let resuming_here = args
+        .resume
+        .as_ref()
+        .is_some_and(|r| same_path(r, &args.log_dir));
+    if !resuming_here {
+        bail!(
+            "{} already holds a run; choose another --log-dir, or continue that run with --resume {}",
+            args.log_dir.display(),
+            args.log_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A run.json already in the log folder (a run resumed in place) is kept
+/// beside the new one as `run.<its start time>.json`.
+fn keep_previous_record(log_dir: &Path) -> Result<()> {
+    let current = log_dir.join("run.json");
+    let Ok(text) = std::fs::read_to_string(&current) else {
+        return Ok(());
+    };
+    let start = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["start_time"].as_str().map(String::from))
+        .unwrap_or_else(|| "earlier".into())
+        .replace([':', '+'], "-");
+    let kept = log_dir.join(format!("run.{start}.json"));
+    std::fs::rename(&current, &kept)
+        .with_context(|| format!("could not keep the earlier {}", current.display()))
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The one place that decides how agent-caused commands are confined.
+fn make_sandbox(args: &SandboxArgs) -> Result<Arc<dyn Sandbox>> {
+    match record::sandbox_flag(args).as_str() {
+        "none" => {
+            ui::warn("--sandbox none: scripts the agent runs are not confined and have your rights");
+            Ok(Arc::new(NoSandbox))
+        }
+        _ => bail!(
+            "the bubblewrap sandbox is not yet available in this build; pass --sandbox none to run scripts unconfined"
+        ),
+    }
+}
+
+/// How read-only files appear: mounted by a sandbox that can, else copied.
+fn read_only_mode(sandbox: &dyn Sandbox) -> ReadOnlyMode {
+    if sandbox.name() == "none" {
+        ReadOnlyMode::Copy
+    } else {
+        ReadOnlyMode::Bind
+    }
+}
+
+/// The models of the three roles, if the run names any.
+fn make_models(llm: &LlmArgs) -> Result<Option<Models>> {
+    if llm.llm.is_none() && llm.fast_llm.is_none() && llm.edit_script_llm.is_none() {
+        return Ok(None);
+    }
+    bail!("language models (--llm, --fast-llm, --edit-script-llm) are not yet available in this build")
+}
+
+fn model_names(models: Option<&Models>) -> Option<ModelNames> {
+    models.map(|m| ModelNames {
+        main: m.main.name().to_string(),
+        fast: m.fast.name().to_string(),
+        edit: m.edit.name().to_string(),
+    })
+}
+
+/// `8G`, `512M`, `64K` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n: &f64| *n > 0.0 && n.is_finite())
+        .with_context(|| format!("--mem-limit {s:?} is not a size; write e.g. 8G or 512M"))?;
+    Ok((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("8g").unwrap(), 8 << 30);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1G").is_err());
+    }
+}

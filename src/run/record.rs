@@ -1,0 +1,155 @@
+//! `<log-dir>/run.json`: what a run was and how it ended, so that eval,
+//! status and report never have to guess. Written at the start and again
+//! at the end (atomically both times).
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::cli::{RunArgs, SandboxArgs};
+use crate::env::trace::write_atomic;
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitReason {
+    FinalAnswer,
+    MaxSteps,
+    MaxTime,
+    AgentError,
+    LlmError,
+    Budget,
+    Interrupted,
+    HarnessError,
+}
+
+impl ExitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::FinalAnswer => "final_answer",
+            ExitReason::MaxSteps => "max_steps",
+            ExitReason::MaxTime => "max_time",
+            ExitReason::AgentError => "agent_error",
+            ExitReason::LlmError => "llm_error",
+            ExitReason::Budget => "budget",
+            ExitReason::Interrupted => "interrupted",
+            ExitReason::HarnessError => "harness_error",
+        }
+    }
+
+    /// Ends that are a normal outcome of a run rather than a failure.
+    pub fn is_normal(self) -> bool {
+        matches!(
+            self,
+            ExitReason::FinalAnswer
+                | ExitReason::MaxSteps
+                | ExitReason::MaxTime
+                | ExitReason::Budget
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelNames {
+    pub main: String,
+    pub fast: String,
+    pub edit: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub mlab_version: String,
+    pub task: String,
+    pub agent: String,
+    pub llm: Option<ModelNames>,
+    pub seed: u64,
+    pub flags: Value,
+    pub sandbox: String,
+    pub start_time: String,
+    pub end_time: Option<String>,
+    pub steps: usize,
+    pub exit_reason: Option<ExitReason>,
+    pub error: Option<String>,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+    pub tampered: Option<bool>,
+}
+
+impl RunRecord {
+    pub fn new(args: &RunArgs, agent: &str, sandbox: &str, llm: Option<ModelNames>) -> RunRecord {
+        RunRecord {
+            mlab_version: env!("CARGO_PKG_VERSION").to_string(),
+            task: args.task.clone(),
+            agent: agent.to_string(),
+            llm,
+            seed: args.seed,
+            flags: flags(args),
+            sandbox: sandbox.to_string(),
+            start_time: chrono::Utc::now().to_rfc3339(),
+            end_time: None,
+            steps: 0,
+            exit_reason: None,
+            error: None,
+            tokens: Tokens::default(),
+            cost_usd: 0.0,
+            tampered: None,
+        }
+    }
+
+    pub fn write(&self, log_dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        write_atomic(&log_dir.join("run.json"), text.as_bytes())
+    }
+}
+
+/// Every flag of `mlab run`, by its long name.
+pub fn flags(a: &RunArgs) -> Value {
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    json!({
+        "task": a.task,
+        "log_dir": a.log_dir.display().to_string(),
+        "work_dir": a.work_dir.display().to_string(),
+        "max_steps": a.max_steps,
+        "max_time": a.max_time,
+        "device": a.device,
+        "python": path(&a.python),
+        "resume": path(&a.resume),
+        "resume_step": a.resume_step,
+        "interactive": a.interactive,
+        "agent": a.agent,
+        "actions": path(&a.actions),
+        "exec_timeout": a.exec_timeout,
+        "seed": a.seed,
+        "llm": a.llm.llm,
+        "fast_llm": a.llm.fast_llm,
+        "edit_script_llm": a.llm.edit_script_llm,
+        "edit_script_max_tokens": a.llm.edit_script_max_tokens,
+        "llm_max_tokens": a.llm.llm_max_tokens,
+        "llm_base_url": a.llm.llm_base_url,
+        "llm_retries": a.llm.llm_retries,
+        "llm_timeout": a.llm.llm_timeout,
+        "replay_lenient": a.llm.replay_lenient,
+        "max_cost": a.llm.max_cost,
+        "max_total_tokens": a.llm.max_total_tokens,
+        "prices": path(&a.llm.prices),
+        "sandbox": sandbox_flag(&a.sandbox),
+        "mem_limit": a.sandbox.mem_limit,
+    })
+}
+
+/// The `--sandbox` value as typed on the command line.
+pub fn sandbox_flag(args: &SandboxArgs) -> String {
+    use clap::ValueEnum;
+    args.sandbox
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
