@@ -265,15 +265,18 @@ fn server_errors_and_overload_are_retried_until_success() {
 fn a_reply_slower_than_the_timeout_is_abandoned_and_retried() {
     let server = MockServer::start();
     server.push(Reply::openai_text("too late", 5, 1).delayed(Duration::from_secs(3)));
-    server.push(Reply::openai_text("in time", 5, 1));
+    // Every later attempt is answered at once (even if a loaded machine
+    // makes one of them miss the short timeout too).
+    server.always(Reply::openai_text("in time", 5, 1));
     let dir = tempfile::tempdir().unwrap();
     let policy = RetryPolicy {
-        timeout: Duration::from_millis(300),
+        timeout: Duration::from_millis(500),
         ..fast_policy()
     };
     let m = metered(openai_at(&server, "gpt-4o", policy), Some(dir.path()));
     let c = m.complete(&Request::prompt("hi", 10)).unwrap();
-    assert_eq!((c.text.as_str(), c.retries), ("in time", 1));
+    assert_eq!(c.text, "in time");
+    assert!(c.retries >= 1);
     let note = &records(dir.path())[0]["retry_log"][0]["error"];
     assert!(
         note.as_str().unwrap().contains("no complete reply within"),
