@@ -4,6 +4,7 @@
 //! module per subcommand. Exit codes: 0 success, 1 failure, 2 usage error
 //! (clap's own).
 
+mod agent;
 mod cli;
 mod doctor;
 mod env;

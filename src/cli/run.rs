@@ -72,4 +72,47 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    /// For --agent external: the command that starts your agent (run with
+    /// `sh -c`; it speaks JSON lines on stdin/stdout, see
+    /// docs/agent-protocol.md).
+    #[arg(long, value_name = "COMMAND")]
+    pub agent_cmd: Option<String>,
+
+    /// For --agent external: seconds to wait for each message of the agent
+    /// before it is stopped.
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    pub agent_timeout: f64,
+
+    /// Maximum number of agent iterations (each asks the model once, plus
+    /// format retries).
+    #[arg(long, default_value_t = 50)]
+    pub agent_max_steps: u64,
+
+    /// Tries per step to get a reply in the expected format.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: u32,
+
+    /// Earlier steps shown to the model in each prompt.
+    #[arg(long, default_value_t = 3)]
+    pub max_steps_in_context: usize,
+
+    /// Of those steps, how many show their observation (older ones show
+    /// "<Done>").
+    #[arg(long, default_value_t = 3)]
+    pub max_observation_steps_in_context: usize,
+
+    /// Research agent: keep a research log of step summaries and show the
+    /// model a retrieved summary of it (costs extra steps and fast-model
+    /// calls).
+    #[arg(long)]
+    pub retrieval: bool,
+
+    /// Actions to list in the prompt besides the default ones.
+    #[arg(long, value_name = "ACTION", num_args = 1..)]
+    pub actions_add_to_prompt: Vec<String>,
+
+    /// Actions to leave out of the prompt (they can still be called).
+    #[arg(long, value_name = "ACTION", num_args = 1..)]
+    pub actions_remove_from_prompt: Vec<String>,
 }

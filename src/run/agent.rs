@@ -4,16 +4,21 @@
 //! when `is_final()` says so or when it decides to; an error from `execute`
 //! (interruption, exhausted budget, a harness failure) must be passed up
 //! unchanged, since the run's exit reason is read from it. This file also
-//! maps `--agent` names to agents. `actions` is the only one in this
-//! build; the others are known by name and say they are not yet available.
+//! maps `--agent` names to agents (`actions` here in `run`, the others in
+//! `crate::agent`) and checks the flags each needs before anything is
+//! created.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
+use crate::agent::{self, Options};
 use crate::cli::RunArgs;
 use crate::env::Environment;
 use crate::llm::Models;
+use crate::task::Task;
 
 pub trait Agent {
     /// Drives `env`; returns the agent's final message.
@@ -25,8 +30,10 @@ pub struct AgentSetup<'a> {
     pub args: &'a RunArgs,
     /// `<log-dir>/agent_log`.
     pub agent_log: PathBuf,
-    #[allow(dead_code)] // for the LLM-backed agents
     pub models: Option<Models>,
+    pub task: &'a Task,
+    /// Set when the user asked the run to stop (Ctrl-C).
+    pub interrupt: Arc<AtomicBool>,
 }
 
 /// `--agent` values: ours, then the original's class names.
@@ -59,26 +66,68 @@ pub fn canonical(name: &str) -> Result<&'static str> {
 /// Checks `--agent` and the flags it needs, before anything is created.
 pub fn check(args: &RunArgs) -> Result<&'static str> {
     let name = canonical(&args.agent)?;
-    if name != "actions" {
-        bail!(
-            "agent '{name}' is not yet available in this build; use --agent actions --actions FILE to run a fixed list of actions"
-        );
+    match name {
+        "actions" if args.actions.is_none() => bail!(
+            "--agent actions needs --actions FILE (JSONL of {{\"name\", \"args\"}} objects, or a trace.json to replay)"
+        ),
+        "research" | "simple" | "react" | "tools" if args.llm.llm.is_none() => bail!(
+            "--agent {name} needs a model: pass --llm MODEL (e.g. --llm gpt-4o, --llm claude-3-5-sonnet-latest, --llm openai:<model>@http://localhost:8000/v1, or --llm human to play the model yourself); --agent baseline needs none"
+        ),
+        "external" if args.agent_cmd.as_deref().is_none_or(|c| c.trim().is_empty()) => bail!(
+            "--agent external needs --agent-cmd \"<command>\" that starts your agent (see docs/agent-protocol.md; examples/external_agent.py is a working example)"
+        ),
+        _ => {}
     }
-    if args.actions.is_none() {
-        bail!("--agent actions needs --actions FILE (JSONL of {{\"name\", \"args\"}} objects, or a trace.json to replay)");
+    if !(args.agent_timeout > 0.0 && args.agent_timeout.is_finite()) {
+        bail!("--agent-timeout must be a positive number of seconds");
     }
+    if args.max_retries == 0 {
+        bail!("--max-retries must be at least 1");
+    }
+    agent::prompt::check_action_names("--actions-add-to-prompt", &args.actions_add_to_prompt)?;
+    agent::prompt::check_action_names(
+        "--actions-remove-from-prompt",
+        &args.actions_remove_from_prompt,
+    )?;
     Ok(name)
 }
 
 pub fn make(setup: AgentSetup) -> Result<Box<dyn Agent>> {
-    match check(setup.args)? {
+    let args = setup.args;
+    let name = check(args)?;
+    let log = &setup.agent_log;
+    let opts = Options::from_args(args);
+    let models = || {
+        setup
+            .models
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("--agent {name} needs --llm MODEL"))
+    };
+    Ok(match name {
         "actions" => {
-            let file = setup.args.actions.as_ref().expect("checked");
-            Ok(Box::new(super::actions::ActionsAgent::load(
-                file,
-                &setup.agent_log,
-            )?))
+            let file = args.actions.as_ref().expect("checked");
+            Box::new(super::actions::ActionsAgent::load(file, log)?)
         }
-        other => bail!("agent '{other}' is not yet available in this build"),
-    }
+        "baseline" => Box::new(agent::baseline::BaselineAgent::new(
+            setup.task.baseline_script(),
+            log,
+        )?),
+        "research" => Box::new(agent::research::ResearchAgent::new(opts, models()?, log)?),
+        "simple" => Box::new(agent::simple::LiteAgent::simple(opts, models()?, log)?),
+        "react" => Box::new(agent::react::new(opts, models()?, log)?),
+        "tools" => Box::new(agent::tools::ToolsAgent::new(opts, models()?, log)?),
+        "external" => Box::new(agent::external::ExternalAgent::new(
+            agent::external::ExternalSetup {
+                command: args.agent_cmd.as_deref().expect("checked"),
+                timeout: args.agent_timeout,
+                max_steps: args.max_steps,
+                max_time: args.max_time,
+                task: setup.task.name(),
+                models: setup.models.clone(),
+                agent_log: log,
+                interrupt: setup.interrupt.clone(),
+            },
+        )?),
+        other => bail!("agent '{other}' is not known"),
+    })
 }

@@ -142,6 +142,15 @@ pub fn flags(a: &RunArgs) -> Value {
         "prices": path(&a.llm.prices),
         "sandbox": sandbox_flag(&a.sandbox),
         "mem_limit": a.sandbox.mem_limit,
+        "agent_cmd": a.agent_cmd,
+        "agent_timeout": a.agent_timeout,
+        "agent_max_steps": a.agent_max_steps,
+        "max_retries": a.max_retries,
+        "max_steps_in_context": a.max_steps_in_context,
+        "max_observation_steps_in_context": a.max_observation_steps_in_context,
+        "retrieval": a.retrieval,
+        "actions_add_to_prompt": a.actions_add_to_prompt,
+        "actions_remove_from_prompt": a.actions_remove_from_prompt,
     })
 }
 

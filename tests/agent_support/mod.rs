@@ -1,0 +1,286 @@
+//! Helpers for the agent tests: a toy task in a temp folder (no data to
+//! prepare), prepared copies of the offline tasks, scripted replies in the
+//! research format, and readers for what a run leaves behind.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+#[path = "../common/mod.rs"]
+pub mod common;
+
+/// A benchmarks folder with one task and room for logs and workspaces.
+pub struct Bench {
+    pub dir: tempfile::TempDir,
+    pub task: String,
+    pub python: PathBuf,
+}
+
+impl Bench {
+    /// `bench/toy`: train.py writes submission.csv; a read-only data.csv;
+    /// no prepare step.
+    pub fn toy() -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("bench/toy");
+        write(
+            &t.join("task.toml"),
+            "name = \"toy\"\ndescription = \"toy\"\ncategory = \"tabular\"\nmetric = \"m\"\ndirection = \"higher\"\nsubmission = [\"submission.csv\"]\n",
+        );
+        write(
+            &t.join("env/train.py"),
+            "print('training done')\nopen('submission.csv', 'w').write('id\\n1\\n')\n",
+        );
+        write(&t.join("env/data.csv"), "a,b\n1,2\n");
+        write(&t.join("script/read_only_files.txt"), "./data.csv\n");
+        write(
+            &t.join("script/research_problem.txt"),
+            "Make a submission for the toy task.\n",
+        );
+        Bench {
+            dir,
+            task: "toy".into(),
+            python: real_python(),
+        }
+    }
+
+    /// A clean copy of the offline task `name`, prepared with `mlab prepare`.
+    pub fn offline(name: &str) -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let task = dir.path().join("bench").join(name);
+        common::copy_tree(&common::benchmarks_dir().join(name), &task);
+        // Data a manual run left in the checkout must not make a test pass.
+        if let Ok(ignore) = std::fs::read_to_string(task.join(".gitignore")) {
+            for line in ignore.lines().map(str::trim) {
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let p = task.join(line.trim_end_matches('/'));
+                if p.is_dir() {
+                    let _ = std::fs::remove_dir_all(&p);
+                } else {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
+        let out = common::mlab()
+            .arg("--benchmarks-dir")
+            .arg(dir.path().join("bench"))
+            .args(["prepare", name, "--python"])
+            .arg(common::python())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mlab prepare {name} failed:\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        Bench {
+            dir,
+            task: name.into(),
+            python: real_python(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn task_dir(&self) -> PathBuf {
+        self.path().join("bench").join(&self.task)
+    }
+
+    pub fn env_file(&self, rel: &str, text: &str) {
+        write(&self.task_dir().join("env").join(rel), text);
+    }
+
+    /// Writes a scripted model's replies (one JSON value per line).
+    pub fn script(&self, name: &str, replies: &[Value]) -> String {
+        let p = self.path().join(name);
+        let body: String = replies
+            .iter()
+            .map(|r| format!("{}\n", serde_json::to_string(r).unwrap()))
+            .collect();
+        std::fs::write(&p, body).unwrap();
+        format!("scripted:{}", p.display())
+    }
+
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+
+    /// `mlab run` on the task with `--agent agent`, not yet started.
+    pub fn command(&self, agent: &str, log: &Path, extra: &[&str]) -> Command {
+        let mut c = common::mlab();
+        c.arg("--benchmarks-dir")
+            .arg(self.path().join("bench"))
+            .args([
+                "run",
+                "--task",
+                &self.task,
+                "--agent",
+                agent,
+                "--sandbox",
+                "none",
+            ])
+            .arg("--log-dir")
+            .arg(log)
+            .arg("--work-dir")
+            .arg(self.path().join("work"))
+            .arg("--python")
+            .arg(&self.python)
+            .args(extra)
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    pub fn run(&self, agent: &str, log: &Path, extra: &[&str]) -> Output {
+        self.command(agent, log, extra).output().unwrap()
+    }
+
+    /// Scores a snapshot folder with the task's script/eval.py.
+    pub fn score(&self, folder: &Path) -> f64 {
+        let code = "import sys; sys.path.insert(0, sys.argv[1]); import eval; print(eval.get_score(sys.argv[2]))";
+        let out = Command::new(common::python())
+            .args(["-c", code])
+            .arg(self.task_dir().join("script"))
+            .arg(folder)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "eval.py failed: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// A reply of the research agent's format, with `marker` as its Thought.
+pub fn research_reply(marker: &str, action: &str, input: Value) -> Value {
+    Value::String(format!(
+        "Reflection: looking at what happened so far.\n\
+         Research Plan and Status: 1. Understand the task. 2. Measure. 3. **Improve.**\n\
+         Fact Check: nothing new is claimed.\n\
+         Thought: {marker}\n\
+         Action: {action}\n\
+         Action Input: {}",
+        serde_json::to_string_pretty(&input).unwrap()
+    ))
+}
+
+pub fn write(p: &Path, text: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+pub fn read_json(p: &Path) -> Value {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The lines of `<log>/agent_log/llm_calls.jsonl`.
+pub fn calls(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log.join("agent_log/llm_calls.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The prompts (joined message texts) of the calls of one role, in order.
+pub fn prompts(log: &Path, role: &str) -> Vec<String> {
+    calls(log)
+        .iter()
+        .filter(|c| c["role"] == role)
+        .map(|c| {
+            c["request"]["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["content"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+/// Action names of the trace's steps.
+pub fn trace_actions(log: &Path) -> Vec<String> {
+    read_json(&log.join("env_log/trace.json"))["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn trace_observations(log: &Path) -> Vec<String> {
+    read_json(&log.join("env_log/trace.json"))["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["observation"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The interpreter itself (a pyenv shim would add its own variables).
+pub fn real_python() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let out = Command::new(common::python())
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .unwrap();
+        PathBuf::from(text(&out.stdout).trim())
+    })
+    .clone()
+}
+
+/// Whether the task Python has the offline tasks' stack (asked once).
+pub fn stack_ready() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    let ready = *READY.get_or_init(|| common::python_has(&["numpy", "pandas", "sklearn"]));
+    common::require("the task Python stack (numpy, pandas, scikit-learn)", ready)
+}
+
+/// Waits until `cond` holds, up to `secs` seconds.
+pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// True while process `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            state != Some("Z") && state != Some("X")
+        }
+        Err(_) => false,
+    }
+}
