@@ -392,3 +392,78 @@ fn a_research_run_killed_with_sigkill_resumes_from_its_saved_state() {
         "final_answer"
     );
 }
+
+#[test]
+fn retrieval_mode_keeps_a_research_log_and_shows_what_it_retrieves() {
+    let bench = Bench::toy();
+    let main = bench.script(
+        "main.jsonl",
+        &[
+            list("first look"),
+            list("second look"),
+            final_answer("enough"),
+        ],
+    );
+    let fast = bench.script(
+        "fast.jsonl",
+        &[
+            json!("[Reasoning]: look\n[Action]: listed STEP-ZERO-NOTE\n[Observation]: train.py"),
+            json!("[Reasoning]: again\n[Action]: listed STEP-ONE-NOTE\n[Observation]: train.py"),
+            json!("RETRIEVED-SUMMARY: the files were listed twice."),
+        ],
+    );
+    let log = bench.log("logs");
+    let out = bench.run(
+        "research",
+        &log,
+        &[
+            "--llm",
+            &main,
+            "--fast-llm",
+            &fast,
+            "--retrieval",
+            "--max-steps-in-context",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        trace_actions(&log),
+        [
+            "List Files",
+            "Append Summary to Research Log",
+            "List Files",
+            "Append Summary to Research Log",
+            "Retrieval from Research Log",
+            "Final Answer"
+        ]
+    );
+    let research_log =
+        std::fs::read_to_string(log.join("env_log/traces/step_final_files/research_log.log"))
+            .unwrap();
+    assert!(
+        research_log.contains("Step 0:\n[Reasoning]: look"),
+        "{research_log}"
+    );
+    assert!(research_log.contains("STEP-ONE-NOTE"));
+    let p = prompts(&log, "main");
+    assert!(
+        p[0].contains("- Reflection:"),
+        "retrieval mode lists Reflection"
+    );
+    assert!(!p[0].contains("- Retrieval from Research Log:"));
+    assert!(p[2].contains("RETRIEVED-SUMMARY"), "{}", p[2]);
+    // Only the last step is shown beside the summary.
+    assert!(p[2].contains("second look") && !p[2].contains("first look"));
+    let f = prompts(&log, "fast");
+    assert!(
+        f[0].contains("first look"),
+        "the step summary reads the step: {}",
+        f[0]
+    );
+    assert!(
+        f[2].contains("STEP-ZERO-NOTE") && f[2].contains("1. Understand the task."),
+        "{}",
+        f[2]
+    );
+}

@@ -134,7 +134,7 @@ fn bad_input_is_refused_before_any_workspace_is_made() {
     let err = run(&["--agent", "wizard", "--actions", f], ok);
     assert!(err.contains("unknown agent 'wizard'"), "{err}");
     let err = run(&["--sandbox", "none"], ok);
-    assert!(err.contains("'research' is not yet available"), "{err}");
+    assert!(err.contains("--agent research needs a model"), "{err}");
     let err = run(&["--agent", "actions", "--sandbox", "none"], ok);
     assert!(err.contains("needs --actions FILE"), "{err}");
     let err = run(
@@ -153,11 +153,11 @@ fn bad_input_is_refused_before_any_workspace_is_made() {
             "--sandbox",
             "none",
             "--llm",
-            "gpt-4o",
+            "scripted:/nonexistent/replies.jsonl",
         ],
         ok,
     );
-    assert!(err.contains("not yet available"), "{err}");
+    assert!(err.contains("cannot read the script"), "{err}");
     let err = run(
         &[
             "--agent",

@@ -186,6 +186,9 @@ impl Core {
 
     fn resume(&mut self, env: &Environment, old_agent_log: &Path) -> Result<()> {
         let last = env.steps_taken().saturating_sub(1);
+        if same_dir(old_agent_log, self.journal.dir()) {
+            state::set_aside_later(old_agent_log, last)?;
+        }
         match state::find_saved(old_agent_log, last)? {
             Some((steps, path, saved)) if saved.agent == self.state.agent => {
                 if steps < env.steps_taken() {
@@ -286,6 +289,13 @@ impl Core {
         self.journal.write(&format!(
             "Step {i}:\n{printed}\nObservation:\n```\n{observation}\n```\n\n"
         ))
+    }
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 

@@ -102,7 +102,7 @@ fn label_in_line(line: &str, fields: &[&str], by_len: &[usize]) -> Option<(usize
         if rest.chars().next().is_some_and(|c| c.is_alphanumeric()) {
             continue;
         }
-        let after_marks = rest.trim_start_matches(|c: char| c == '*' || c == '_' || c == ' ');
+        let after_marks = rest.trim_start_matches(['*', '_', ' ']);
         if let Some(value) = after_marks.strip_prefix(':') {
             let value = value.trim_start_matches(['*', '_']);
             return Some((i, line.len() - value.len()));

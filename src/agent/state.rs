@@ -152,6 +152,40 @@ pub fn find_saved(
     Ok(Some(((env + 1).max(0) as usize, path, state)))
 }
 
+/// Moves the states saved after env step `last_step` (a run resumed in its
+/// own folder from an earlier step) to `agent_log/discarded/<time>/`, so
+/// the resumed run neither finds nor overwrites them.
+pub fn set_aside_later(agent_log: &Path, last_step: usize) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(agent_log) else {
+        return Ok(0);
+    };
+    let mut later = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let env_step = name
+            .strip_prefix("agent_")
+            .and_then(|r| r.strip_suffix(".json"))
+            .and_then(|m| m.rsplit_once('_'))
+            .and_then(|(env, _)| env.parse::<i64>().ok());
+        if env_step.is_some_and(|n| n > last_step as i64) {
+            later.push(name);
+        }
+    }
+    if later.is_empty() {
+        return Ok(0);
+    }
+    let dest = agent_log
+        .join("discarded")
+        .join(chrono::Local::now().format("%Y-%m-%d_%H-%M-%S").to_string());
+    std::fs::create_dir_all(&dest)
+        .with_context(|| format!("could not create {}", dest.display()))?;
+    for name in &later {
+        std::fs::rename(agent_log.join(name), dest.join(name))
+            .with_context(|| format!("could not move {name} aside"))?;
+    }
+    Ok(later.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +240,9 @@ mod tests {
         assert!(find_saved(dir.path(), 9).unwrap().unwrap().2.curr_step == 4);
         let empty = tempfile::tempdir().unwrap();
         assert!(find_saved(empty.path(), 3).unwrap().is_none());
+        // Resuming in place from step 2 moves the later state aside.
+        assert_eq!(set_aside_later(dir.path(), 2).unwrap(), 1);
+        assert!(!dir.path().join("agent_5_4.json").exists());
+        assert_eq!(find_saved(dir.path(), 9).unwrap().unwrap().2.curr_step, 3);
     }
 }

@@ -284,6 +284,9 @@ fn make_models(llm: &LlmArgs, log_dir: &Path) -> Result<Option<Models>> {
     if llm.llm.is_none() && llm.fast_llm.is_none() && llm.edit_script_llm.is_none() {
         return Ok(None);
     }
+    // Checked without the log folder first, so a bad model name leaves
+    // nothing behind.
+    Models::from_args(llm, None)?;
     Models::from_args(llm, Some(log_dir)).map(Some)
 }
 
