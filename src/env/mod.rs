@@ -316,7 +316,9 @@ impl Environment {
     /// trace.json.
     fn record(&mut self, index: usize, step: Step, low: Vec<Step>) -> Result<()> {
         let snapshot = format!("step_{index}_files");
+        let t0 = std::time::Instant::now();
         self.store.snapshot(&self.ws, &snapshot)?;
+        let t1 = t0.elapsed();
         self.events.append(&Event::Step {
             index,
             action: step.action,
@@ -325,7 +327,16 @@ impl Environment {
             low_level_steps: low,
             snapshot: format!("traces/{snapshot}"),
         })?;
-        self.trace.write(&self.env_log.join("trace.json"))
+        let t2 = t0.elapsed();
+        let r = self.trace.write(&self.env_log.join("trace.json"));
+        tracing::debug!(
+            step = index,
+            snapshot_us = t1.as_micros() as u64,
+            event_us = (t2 - t1).as_micros() as u64,
+            trace_us = (t0.elapsed() - t2).as_micros() as u64,
+            "step recorded"
+        );
+        r
     }
 
     fn observe(

@@ -294,6 +294,18 @@ fn execute_script_returns_output_or_errors_and_sees_only_a_clean_environment() {
         json!({"script_name": "missing.py"}),
     );
     assert!(obs.contains("does not exist"), "{obs}");
+    // Direct primitive calls are low-level steps too.
+    let low = env.trace().low_level_steps();
+    let runs: Vec<_> = low
+        .iter()
+        .filter(|s| s.action.name == "Execute Script")
+        .collect();
+    assert_eq!(
+        runs.len(),
+        2,
+        "two scripts ran; the refusal is not recorded"
+    );
+    assert_eq!(runs[1].action.args, json!({"script_name": "bad.py"}));
     // Output went to the run's log with prefixes.
     let log = std::fs::read_to_string(s.log_dir().join("log")).unwrap();
     assert!(log.contains("STDOUT: partial\n"), "{log}");
