@@ -194,6 +194,31 @@ fn write_and_append_create_files_and_refuse_read_only_ones() {
         "Write File",
         json!({"file_name": "data", "content": "x"}),
     ));
+    // A hard link to a read-only copy does not carry a write to it.
+    std::fs::hard_link(s.ws().join("train.csv"), s.ws().join("alias.csv")).unwrap();
+    let obs = act(
+        &mut env,
+        "Write File",
+        json!({"file_name": "alias.csv", "content": "x"}),
+    );
+    assert!(obs.contains("was written"), "{obs}");
+    let obs = act(
+        &mut env,
+        "Append File",
+        json!({"file_name": "train.py", "content": ""}),
+    );
+    assert!(obs.contains("appended"), "{obs}");
+    std::fs::hard_link(s.ws().join("train.csv"), s.ws().join("alias2.csv")).unwrap();
+    let obs = act(
+        &mut env,
+        "Append File",
+        json!({"file_name": "alias2.csv", "content": "x"}),
+    );
+    assert!(obs.contains("hard links"), "{obs}");
+    assert_eq!(
+        std::fs::read_to_string(s.ws().join("train.csv")).unwrap(),
+        "a,b\n1,2\n"
+    );
     let obs = act(&mut env, "Write File", json!({"file_name": "a.txt"}));
     assert!(
         obs.starts_with("EnvError: The input for Write File"),

@@ -262,7 +262,7 @@ fn undo_edit_script(script: &str, ctx: &mut Ctx) -> Result<String, ActionError> 
         ))
     })?;
     // Written directly: the original recorded Undo itself, not a Write.
-    std::fs::write(&target.host, &content)
+    files::replace_file(&target.host, content.as_bytes())
         .map_err(|e| ActionError::io(format!("cannot write {script}: {}", io_reason(&e))))?;
     std::fs::remove_file(newest).map_err(|e| {
         ActionError::io(format!(
