@@ -168,7 +168,8 @@ class _Progress:
             info(f"{self.label}: {mb:,.1f} MB at {rate / 1e6:.1f} MB/s")
 
 
-def download(url: str, dest: Path, md5: Optional[str] = None, timeout: float = 60.0) -> Path:
+def download(url: str, dest: Path, md5: Optional[str] = None, timeout: float = 60.0,
+             quiet: bool = False) -> Path:
     """Downloads `url` to `dest`, resuming a partial download.
 
     Data goes to `dest` + ".part" and is renamed only when complete (and
@@ -179,7 +180,8 @@ def download(url: str, dest: Path, md5: Optional[str] = None, timeout: float = 6
     dest = Path(dest)
     if dest.exists():
         if md5 is None or _md5(dest) == md5:
-            info(f"{dest.name}: already downloaded")
+            if not quiet:
+                info(f"{dest.name}: already downloaded")
             return dest
         info(f"{dest.name}: checksum does not match; downloading again")
         dest.unlink()
@@ -189,7 +191,8 @@ def download(url: str, dest: Path, md5: Optional[str] = None, timeout: float = 6
     request = urllib.request.Request(url, headers={"User-Agent": "mlab-prepare"})
     if have:
         request.add_header("Range", f"bytes={have}-")
-        info(f"{dest.name}: resuming after {have / 1e6:,.1f} MB")
+        if not quiet:
+            info(f"{dest.name}: resuming after {have / 1e6:,.1f} MB")
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
@@ -205,7 +208,8 @@ def download(url: str, dest: Path, md5: Optional[str] = None, timeout: float = 6
         with response:
             status = getattr(response, "status", 200)
             if have and status != 206:
-                info(f"{dest.name}: the server does not resume downloads; starting over")
+                if not quiet:
+                    info(f"{dest.name}: the server does not resume downloads; starting over")
                 have = 0
             length = response.headers.get("Content-Length")
             total = have + int(length) if length is not None else None
@@ -217,11 +221,13 @@ def download(url: str, dest: Path, md5: Optional[str] = None, timeout: float = 6
                         if not block:
                             break
                         out.write(block)
-                        progress.update(len(block))
+                        if not quiet:
+                            progress.update(len(block))
             except (socket.timeout, ConnectionError, OSError) as err:
                 raise OfflineError(
                     f"the download of {url} broke off ({err}); run prepare again to resume") from err
-            progress.update(0, force=True)
+            if not quiet:
+                progress.update(0, force=True)
             if total is not None and part.stat().st_size < total:
                 raise OfflineError(f"the download of {url} ended early; run prepare again to resume")
     if md5 is not None:
