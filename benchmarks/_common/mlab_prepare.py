@@ -458,6 +458,9 @@ def require_modules(task: str, modules: Iterable[str]) -> None:
     import importlib.util
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
+        # The last line is Python's own wording, which mlab reads to name the
+        # requirements file and the install command.
         raise PrepareError(
-            f"No module named '{missing[0]}' (prepare for {task} needs {', '.join(missing)}). "
-            f"Install the task's packages: python -m pip install -r benchmarks/{task}/requirements.txt")
+            f"prepare for {task} needs {', '.join(missing)}; install the task's packages: "
+            f"python -m pip install -r benchmarks/{task}/requirements.txt\n"
+            f"No module named '{missing[0]}'")
