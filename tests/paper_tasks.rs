@@ -52,7 +52,7 @@ fn mlab_tasks_lists_every_paper_task_with_its_direction() {
 }
 
 #[test]
-fn kaggle_tasks_say_they_need_kaggle() {
+fn kaggle_and_download_tasks_say_what_they_need() {
     let out = output(
         mlab()
             .arg("--benchmarks-dir")
@@ -79,6 +79,11 @@ fn kaggle_tasks_say_they_need_kaggle() {
     }
     let cifar = rows.iter().find(|r| r["name"] == "cifar10").unwrap();
     assert!(cifar["kaggle"].is_null());
+    // Downloading tasks say so, which keeps `prepare --all` offline-safe.
+    assert!(
+        cifar["needs"].as_array().unwrap().iter().any(|n| n == "internet"),
+        "{cifar}"
+    );
 }
 
 #[test]

@@ -40,6 +40,15 @@ def test_task_toml_is_complete_and_valid(task):
     assert (BENCHMARKS / task / req["python"]).is_file()
 
 
+@pytest.mark.parametrize("task", TASKS)
+def test_tasks_that_download_declare_it(task):
+    # `mlab prepare --all` skips tasks that need Kaggle or the internet, so an
+    # offline machine is not sent to download gigabytes; every paper task
+    # downloads unless --data-dir supplies the archives.
+    req = spec(task).get("requires", {})
+    assert req.get("kaggle") or req.get("internet") is True
+
+
 def test_fixed_paper_baselines_are_the_originals():
     assert spec("imdb")["paper_baseline"] == 0.5
     assert spec("spaceship-titanic")["paper_baseline"] == 0.5
