@@ -81,7 +81,11 @@ fn kaggle_and_download_tasks_say_what_they_need() {
     assert!(cifar["kaggle"].is_null());
     // Downloading tasks say so, which keeps `prepare --all` offline-safe.
     assert!(
-        cifar["needs"].as_array().unwrap().iter().any(|n| n == "internet"),
+        cifar["needs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "internet"),
         "{cifar}"
     );
 }
