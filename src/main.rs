@@ -42,7 +42,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&global, &args),
         Command::Eval(_) => not_yet("eval"),
         Command::Report(_) => not_yet("report"),
-        Command::LlmCheck(_) => not_yet("llm-check"),
+        Command::LlmCheck(args) => llm::check::run(&args),
     }
 }
 

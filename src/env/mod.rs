@@ -242,7 +242,6 @@ impl Environment {
         &self.research_problem
     }
 
-    #[allow(dead_code)] // part of the agents' view of the environment
     pub fn models(&self) -> Option<&Models> {
         self.models.as_ref()
     }

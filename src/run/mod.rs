@@ -59,8 +59,8 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         // Fails on a bad --resume before anything is written.
         crate::env::resume::load(r, &args.log_dir)?;
     }
-    let models = make_models(&args.llm)?;
     let agent_log = args.log_dir.join("agent_log");
+    let models = make_models(&args.llm, &args.log_dir)?;
     std::fs::create_dir_all(&agent_log)
         .with_context(|| format!("could not create {}", agent_log.display()))?;
     let mut agent = agent::make(AgentSetup {
@@ -119,6 +119,14 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     record.exit_reason = Some(reason);
     record.error = error.clone();
     record.tampered = env.tampered();
+    if let Some(m) = env.models() {
+        let (usage, cost) = m.totals();
+        record.tokens = record::Tokens {
+            input: usage.input_tokens,
+            output: usage.output_tokens,
+        };
+        record.cost_usd = cost;
+    }
     record.write(&args.log_dir)?;
 
     let summary = format!(
@@ -267,12 +275,14 @@ fn read_only_mode(sandbox: &dyn Sandbox) -> ReadOnlyMode {
     }
 }
 
-/// The models of the three roles, if the run names any.
-fn make_models(llm: &LlmArgs) -> Result<Option<Models>> {
+/// The models of the three roles, if the run names any (the actions agent
+/// needs none unless its list holds LLM-backed actions). Every call is
+/// recorded under `<log-dir>/agent_log/`.
+fn make_models(llm: &LlmArgs, log_dir: &Path) -> Result<Option<Models>> {
     if llm.llm.is_none() && llm.fast_llm.is_none() && llm.edit_script_llm.is_none() {
         return Ok(None);
     }
-    bail!("language models (--llm, --fast-llm, --edit-script-llm) are not yet available in this build")
+    Models::from_args(llm, Some(log_dir)).map(Some)
 }
 
 fn model_names(models: Option<&Models>) -> Option<ModelNames> {
