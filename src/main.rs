@@ -41,6 +41,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(_) => not_yet("eval"),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(_) => not_yet("llm-check"),
+        Command::SandboxExec(args) => sandbox::exec::run(&args),
     }
 }
 

@@ -6,20 +6,40 @@
 //! `Command`; `run` supervises every kind the same way: its own process
 //! group, output streamed to a sink, a wall-clock timeout and an output cap
 //! that kill the whole group, and no process left behind afterwards.
+//!
+//! Kinds: `bwrap` (bwrap.rs) and `none` (none.rs), chosen by `select`.
+//! Memory and process limits are cgroups (limits.rs) that the child joins
+//! before it runs; the read-only-file check is tamper.rs; the policies mlab
+//! uses for agent code and graders are built in policy.rs.
 
+mod bwrap;
+pub mod exec;
+mod limits;
 mod none;
+mod policy;
+mod select;
+pub mod tamper;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Read;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+pub use bwrap::Bwrap;
+// parse_size and DEFAULT_MAX_PROCS are for the modules that build runs.
+#[allow(unused_imports)]
+pub use limits::{describe_memory_support, parse_size, parse_size_arg};
 pub use none::NoSandbox;
+#[allow(unused_imports)]
+pub use policy::{agent_policy, grader_policy, AgentSetup, DEFAULT_MAX_PROCS};
+pub use select::{probe, select, NONE_WARNING};
 
 /// Which pipe a chunk of output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +144,16 @@ pub fn run(
     sink: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<Outcome> {
     let start = Instant::now();
-    let mut child = spawn(sandbox, argv, policy, Stdio::null())?;
+    let Started { mut child, limits } = start_command(sandbox, argv, policy, Stdio::null())?;
     let pgid = child.id() as i32;
+    // The process group, and (when there are limits) everything in the
+    // command's cgroups, which also catches processes that left the group.
+    let kill_everything = || {
+        signal_group(pgid);
+        if let Some(l) = &limits {
+            l.kill_all();
+        }
+    };
     let (tx, rx) = mpsc::sync_channel::<(Stream, Vec<u8>)>(64);
     let readers = [
         pump(
@@ -149,7 +177,7 @@ pub fn run(
                 if let Some(max) = policy.max_output {
                     if output_bytes > max {
                         breach.get_or_insert(Breach::Output(max));
-                        kill_group(pgid);
+                        kill_everything();
                         continue;
                     }
                 }
@@ -158,7 +186,7 @@ pub fn run(
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     breach.get_or_insert(Breach::Timeout(policy.timeout.unwrap_or_default()));
-                    kill_group(pgid);
+                    kill_everything();
                     // Readers end once every holder of the pipes is dead.
                 }
             }
@@ -167,14 +195,21 @@ pub fn run(
         // Once the main process has exited, anything it left behind in its
         // group is killed, which also closes the pipes those processes held.
         if let Ok(Some(_)) = child.try_wait() {
-            kill_group(pgid);
+            kill_everything();
         }
     }
     for r in readers {
         let _ = r.join();
     }
     let status = child.wait().context("waiting for the sandboxed command")?;
-    kill_group(pgid);
+    kill_everything();
+    if breach.is_none() {
+        if let Some(bytes) = limits.as_ref().and_then(|l| l.memory_breach()) {
+            breach = Some(Breach::Memory(bytes));
+        }
+    }
+    // Removes the cgroups.
+    drop(limits);
     use std::os::unix::process::ExitStatusExt;
     Ok(Outcome {
         code: status.code(),
@@ -186,20 +221,77 @@ pub fn run(
 }
 
 /// Spawns `argv` under `policy` in a new process group with piped output,
-/// for callers that talk to the process themselves (the Python REPL).
-/// Stop it with [`kill_group`] on its pid.
+/// for callers that talk to the process themselves (the Python REPL, a
+/// grader worker). Memory and process limits apply as in [`run`]; the wall
+/// timeout and output cap are the caller's to enforce. Stop it with
+/// [`kill_group`] on its pid, which also removes its cgroups. The process
+/// is killed if mlab dies, whichever thread called this.
 pub fn spawn(
     sandbox: &dyn Sandbox,
     argv: &[OsString],
     policy: &Policy,
     stdin: Stdio,
 ) -> Result<Child> {
+    let Started { child, limits } = start_command(sandbox, argv, policy, stdin)?;
+    if let Some(l) = limits {
+        live()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(child.id() as i32, l);
+    }
+    Ok(child)
+}
+
+/// A started command and the cgroups that limit it.
+struct Started {
+    child: Child,
+    limits: Option<limits::Limits>,
+}
+
+fn start_command(
+    sandbox: &dyn Sandbox,
+    argv: &[OsString],
+    policy: &Policy,
+    stdin: Stdio,
+) -> Result<Started> {
+    reap_finished();
     let mut cmd = sandbox.command(argv, policy)?;
     cmd.stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    cmd.spawn().with_context(|| {
+    let limits = limits::Limits::create(policy)?;
+    let join_files = match &limits {
+        Some(l) => l.join_files()?,
+        None => Vec::new(),
+    };
+    let fds: Vec<RawFd> = join_files.iter().map(|f| f.as_raw_fd()).collect();
+    let nproc = limits.as_ref().and_then(|l| l.nproc_fallback);
+    // SAFETY: runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: write, setrlimit and prctl are
+    // plain system calls, and nothing here allocates (`fds` is only read).
+    unsafe {
+        cmd.pre_exec(move || {
+            // Joining before exec means every process the command starts is
+            // born inside the limits. "0" names the writing process.
+            for &fd in &fds {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if let Some(n) = nproc {
+                let lim = libc::rlimit {
+                    rlim_cur: n as libc::rlim_t,
+                    rlim_max: n as libc::rlim_t,
+                };
+                libc::setrlimit(libc::RLIMIT_NPROC, &lim);
+            }
+            // Dies with mlab (bwrap passes this on to the sandbox).
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let child = spawn_from_keeper(cmd).with_context(|| {
         format!(
             "could not start {:?} under the '{}' sandbox",
             argv.first()
@@ -207,11 +299,65 @@ pub fn spawn(
                 .unwrap_or_default(),
             sandbox.name()
         )
-    })
+    })?;
+    drop(join_files);
+    Ok(Started { child, limits })
+}
+
+/// Spawns from one thread that lives as long as mlab. The parent-death
+/// signal (ours, and bwrap's --die-with-parent) fires when the *thread*
+/// that forked exits, so spawning from a short-lived worker thread (tokio's
+/// blocking pool) would kill a long-lived REPL or grader for no reason.
+fn spawn_from_keeper(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static KEEPER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("mlab-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("could not start the spawner thread");
+        tx
+    });
+    let (tx, rx) = mpsc::channel();
+    keeper
+        .send((cmd, tx))
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+}
+
+/// Limits of commands started by [`spawn`], by process group.
+fn live() -> &'static Mutex<HashMap<i32, limits::Limits>> {
+    static LIVE: OnceLock<Mutex<HashMap<i32, limits::Limits>>> = OnceLock::new();
+    LIVE.get_or_init(Mutex::default)
+}
+
+/// Removes the cgroups of spawned commands that have ended on their own.
+fn reap_finished() {
+    limits::retry_leftovers();
+    let mut map = live().lock().unwrap_or_else(|e| e.into_inner());
+    map.retain(|_, l| !l.is_empty());
 }
 
 /// Kills every process in group `pgid` (ignoring a group that is gone).
+/// For a command from [`spawn`], also kills whatever is left in its
+/// cgroups and removes them.
 pub fn kill_group(pgid: i32) {
+    signal_group(pgid);
+    let spawned = live()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&pgid);
+    // Dropping the limits kills the rest and removes the cgroups.
+    drop(spawned);
+}
+
+fn signal_group(pgid: i32) {
     use nix::sys::signal::{killpg, Signal};
     use nix::unistd::Pid;
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
