@@ -326,9 +326,15 @@ fn an_infinite_loop_is_stopped_by_the_timeout() {
         return;
     }
     let fx = Fixture::new();
-    let o = fx.run(&["--timeout", "1"], "sleep 60 & while :; do :; done");
+    let o = fx.run(
+        &["--timeout", "1"],
+        "(sleep 1.5; echo late > late.txt) & while :; do :; done",
+    );
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("time limit of 1 s"), "{}", all(&o));
+    // The whole namespace went, the sleeping child with it.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!fx.ws.join("late.txt").exists(), "a child outlived the timeout");
     fx.assert_next_command_works();
 }
 

@@ -87,6 +87,11 @@ pub struct SandboxExecArgs {
     #[arg(long)]
     pub stdin: bool,
 
+    /// Run the command N times, discard its output and print the wall time
+    /// per run as JSON (for measuring the sandbox's overhead).
+    #[arg(long, value_name = "N", conflicts_with_all = ["stdin", "tamper_report"])]
+    pub repeat: Option<u32>,
+
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,

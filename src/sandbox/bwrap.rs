@@ -459,36 +459,43 @@ mod tests {
 
     #[test]
     fn binds_inside_a_hidden_folder_are_laid_over_its_mask() {
-        let root = tempfile::tempdir().unwrap();
+        // Not under /tmp, which is masked as a whole.
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        fs::create_dir_all(&target).unwrap();
+        let root = tempfile::tempdir_in(&target).unwrap();
         let root = fs::canonicalize(root.path()).unwrap();
         let home = root.join("home");
         let venv = home.join(".local/venv");
-        let secret = home.join(".ssh/id_rsa");
+        let ssh = home.join(".ssh");
+        let venv_secret = venv.join("token.txt");
         let ws = root.join("ws");
-        for d in [&venv, &ws, &secret.parent().unwrap().to_path_buf()] {
+        for d in [&venv, &ws, &ssh] {
             fs::create_dir_all(d).unwrap();
         }
-        fs::write(&secret, "key").unwrap();
+        fs::write(&venv_secret, "key").unwrap();
         let p = Policy {
             workdir: ws.clone(),
             read_only: vec![Bind {
                 src: venv.clone(),
                 dest: venv.clone(),
             }],
-            hidden: vec![home.clone(), secret.clone()],
+            hidden: vec![home.clone(), ssh.clone(), venv_secret.clone()],
             ..Policy::default()
         };
         let a = strs(&bw().args(&["true".into()], &p).unwrap());
         let h = home.to_str().unwrap();
         let v = venv.to_str().unwrap();
-        let s = secret.to_str().unwrap();
+        let s = venv_secret.to_str().unwrap();
         let mask = find(&a, &["--tmpfs", h]).expect("home masked");
         let b = find(&a, &["--ro-bind", v, v]).expect("venv bound");
         assert!(mask < b, "{a:?}");
-        // Home holds a bind, so it stays a writable tmpfs; the key file is
-        // covered by /dev/null.
+        // Home holds a bind, so it stays a writable tmpfs.
         assert!(find(&a, &["--remount-ro", h]).is_none());
-        assert!(find(&a, &["--ro-bind", "/dev/null", s]).is_some());
+        // ~/.ssh is hidden by home's mask already: no mount of its own.
+        assert!(!a.iter().any(|x| x == ssh.to_str().unwrap()), "{a:?}");
+        // A file hidden inside the bound venv is covered after the bind.
+        let file_mask = find(&a, &["--ro-bind", "/dev/null", s]).expect("file masked");
+        assert!(b < file_mask, "{a:?}");
     }
 
     #[test]

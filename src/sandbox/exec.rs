@@ -41,6 +41,9 @@ pub fn run(args: &SandboxExecArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    if let Some(n) = args.repeat {
+        return repeat(&*sandbox, args, &policy, n);
+    }
     let code = if args.stdin {
         run_with_stdin(&*sandbox, args, &policy)?
     } else {
@@ -125,6 +128,33 @@ fn run_plain(
         outcome.signal,
         outcome.breach.is_some(),
     ))
+}
+
+/// Runs the command `n` times with its output discarded and prints the
+/// wall time of each run (milliseconds) with their median, as JSON.
+fn repeat(
+    sandbox: &dyn super::Sandbox,
+    args: &SandboxExecArgs,
+    policy: &Policy,
+    n: u32,
+) -> Result<ExitCode> {
+    let mut ms = Vec::new();
+    for _ in 0..n.max(1) {
+        let start = std::time::Instant::now();
+        let o = super::run(sandbox, &args.command, policy, &mut |_, _| {})?;
+        ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        if !o.success() {
+            bail!("the command failed while repeating it: {o:?}");
+        }
+    }
+    let mut sorted = ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    println!(
+        "{}",
+        serde_json::json!({"sandbox": sandbox.name(), "runs": ms.len(), "median_ms": median, "ms": ms})
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A long-lived command fed from our stdin: what a grader worker or the

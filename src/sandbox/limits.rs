@@ -187,6 +187,12 @@ fn own_controller(name: &str) -> Option<Controller> {
     Some(c)
 }
 
+/// mlab's own cgroup directory for `name`, when that controller exists.
+#[cfg(test)]
+pub(crate) fn find_own_for_tests(name: &str) -> Option<PathBuf> {
+    own_controller(name).map(|c| c.dir)
+}
+
 /// What `mlab doctor` says about memory limits: where they would be set, or
 /// why they cannot be.
 pub fn describe_memory_support() -> std::result::Result<String, String> {

@@ -154,14 +154,16 @@ pub fn run(
             l.kill_all();
         }
     };
-    let (tx, rx) = mpsc::sync_channel::<(Stream, Vec<u8>)>(64);
+    // Output chunks, and None once the main process has exited.
+    let (tx, rx) = mpsc::sync_channel::<Option<(Stream, Vec<u8>)>>(64);
     let readers = [
         pump(
             child.stdout.take().expect("piped"),
             Stream::Stdout,
             tx.clone(),
         ),
-        pump(child.stderr.take().expect("piped"), Stream::Stderr, tx),
+        pump(child.stderr.take().expect("piped"), Stream::Stderr, tx.clone()),
+        watch_exit(pgid, tx),
     ];
     let mut breach = None;
     let mut output_bytes = 0u64;
@@ -172,7 +174,7 @@ pub fn run(
             None => Duration::from_secs(3600),
         };
         match rx.recv_timeout(wait) {
-            Ok((stream, chunk)) => {
+            Ok(Some((stream, chunk))) => {
                 output_bytes += chunk.len() as u64;
                 if let Some(max) = policy.max_output {
                     if output_bytes > max {
@@ -183,6 +185,9 @@ pub fn run(
                 }
                 sink(stream, &chunk);
             }
+            // The main process has exited: anything it left behind is
+            // killed, which also closes the pipes those processes held.
+            Ok(None) => kill_everything(),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     breach.get_or_insert(Breach::Timeout(policy.timeout.unwrap_or_default()));
@@ -191,11 +196,6 @@ pub fn run(
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        // Once the main process has exited, anything it left behind in its
-        // group is killed, which also closes the pipes those processes held.
-        if let Ok(Some(_)) = child.try_wait() {
-            kill_everything();
         }
     }
     for r in readers {
@@ -363,10 +363,27 @@ fn signal_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
+/// Sends None once process `pid` has exited, without reaping it (the
+/// caller's `Child::wait` does that), so that the supervisor learns of the
+/// exit even while background processes keep the pipes open.
+fn watch_exit(
+    pid: i32,
+    tx: mpsc::SyncSender<Option<(Stream, Vec<u8>)>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use nix::errno::Errno;
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
+        use nix::unistd::Pid;
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        while waitid(Id::Pid(Pid::from_raw(pid)), flags) == Err(Errno::EINTR) {}
+        let _ = tx.send(None);
+    })
+}
+
 fn pump<R: Read + Send + 'static>(
     mut pipe: R,
     stream: Stream,
-    tx: mpsc::SyncSender<(Stream, Vec<u8>)>,
+    tx: mpsc::SyncSender<Option<(Stream, Vec<u8>)>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
@@ -374,7 +391,7 @@ fn pump<R: Read + Send + 'static>(
             match pipe.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((stream, buf[..n].to_vec())).is_err() {
+                    if tx.send(Some((stream, buf[..n].to_vec()))).is_err() {
                         break;
                     }
                 }
@@ -451,6 +468,65 @@ mod tests {
         assert_eq!(o.code, Some(0));
         std::thread::sleep(Duration::from_millis(1500));
         assert!(!marker.exists(), "the background child survived");
+    }
+
+    #[test]
+    fn a_spawned_process_outlives_the_thread_that_started_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path());
+        // The parent-death signal follows the forking thread; a worker
+        // started from a short-lived thread must not die with it.
+        let mut child = std::thread::spawn(move || {
+            spawn(&NoSandbox, &sh("sleep 5"), &p, Stdio::null()).unwrap()
+        })
+        .join()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(child.try_wait().unwrap().is_none(), "the worker died");
+        kill_group(child.id() as i32);
+        assert!(child.wait().is_ok());
+    }
+
+    #[test]
+    fn killing_a_spawned_group_removes_its_cgroup() {
+        let Some(pids) = limits::find_own_for_tests("pids") else {
+            eprintln!("SKIPPED: no pids cgroup controller here");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = policy(dir.path());
+        p.max_procs = Some(50);
+        let mut child = spawn(&NoSandbox, &sh("sleep 30 & sleep 30"), &p, Stdio::null()).unwrap();
+        let ours = |d: &std::path::Path| {
+            std::fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("mlab-{}-", std::process::id()))
+                })
+                .map(|e| e.path())
+                .collect::<Vec<_>>()
+        };
+        let made = ours(&pids);
+        assert!(!made.is_empty(), "no cgroup was made");
+        let procs = || -> usize {
+            made.iter()
+                .map(|d| std::fs::read_to_string(d.join("cgroup.procs")).unwrap().lines().count())
+                .sum()
+        };
+        // The shell and both sleeps, once the shell has forked.
+        let until = Instant::now() + Duration::from_secs(5);
+        while procs() < 3 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(procs(), 3, "the command is not in its cgroup");
+        kill_group(child.id() as i32);
+        let _ = child.wait();
+        for d in made {
+            assert!(!d.exists(), "{} was left behind", d.display());
+        }
     }
 
     #[test]
