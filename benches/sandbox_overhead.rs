@@ -60,7 +60,11 @@ fn main() {
             "{label:<18} {n:>12.2} {b:>12.2} {:>12.2} {:>12.2}   {}",
             b - n,
             bmin - nmin,
-            if b - n < 20.0 { "under the 20 ms target" } else { "OVER the 20 ms target" }
+            if b - n < 20.0 {
+                "under the 20 ms target"
+            } else {
+                "OVER the 20 ms target"
+            }
         );
     }
 }
@@ -104,7 +108,9 @@ fn task_python() -> PathBuf {
     if let Some(p) = std::env::var_os("MLAB_PYTHON") {
         return p.into();
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let venv = home.join(".local/share/mlab/venv/bin/python");
     if venv.exists() {
         venv

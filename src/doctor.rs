@@ -231,14 +231,34 @@ fn bwrap_check() -> Check {
                     " (setuid, without a user namespace)"
                 }
             );
-            match crate::sandbox::describe_memory_support() {
-                Ok(mem) => Check::new("sandbox", Level::Ok, format!("{how}; memory limits via {mem}")),
-                Err(why) => Check::new(
-                    "sandbox",
-                    Level::Warn,
-                    format!("{how}; --mem-limit cannot be enforced: {why}"),
-                )
-                .hint("run mlab where a cgroup memory controller is writable (v1, or v2 delegated) to limit memory"),
+            let mem = crate::sandbox::describe_support("memory");
+            let pids = crate::sandbox::describe_support("pids");
+            let mut detail = how;
+            let mut missing = Vec::new();
+            match &mem {
+                Ok(m) => detail.push_str(&format!("; memory limits via {m}")),
+                Err(why) => {
+                    detail.push_str(&format!("; --mem-limit cannot be enforced: {why}"));
+                    missing.push("memory");
+                }
+            }
+            match &pids {
+                Ok(p) => detail.push_str(&format!("; process limits via {p}")),
+                Err(why) => {
+                    detail.push_str(&format!(
+                        "; process limits fall back to RLIMIT_NPROC ({why})"
+                    ));
+                    missing.push("pids");
+                }
+            }
+            if missing.is_empty() {
+                Check::new("sandbox", Level::Ok, detail)
+            } else {
+                Check::new("sandbox", Level::Warn, detail).hint(format!(
+                    "to enforce them, run mlab where a cgroup {} controller is writable \
+                     (v1, or v2 delegated to mlab's cgroup)",
+                    missing.join(" and ")
+                ))
             }
         }
         Err(reason) => Check::new(

@@ -334,7 +334,10 @@ fn an_infinite_loop_is_stopped_by_the_timeout() {
     assert!(text(&o.stderr).contains("time limit of 1 s"), "{}", all(&o));
     // The whole namespace went, the sleeping child with it.
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(!fx.ws.join("late.txt").exists(), "a child outlived the timeout");
+    assert!(
+        !fx.ws.join("late.txt").exists(),
+        "a child outlived the timeout"
+    );
     fx.assert_next_command_works();
 }
 
@@ -456,4 +459,28 @@ fn the_task_python_works_inside_with_its_packages() {
         "import numpy, os\nprint(numpy.arange(4).sum(), os.getcwd() == os.environ['HOME'])",
     );
     assert_eq!(text(&o.stdout), "6 True\n", "{}", all(&o));
+}
+
+#[test]
+fn the_private_tmp_is_writable_and_not_the_hosts() {
+    if !have_bwrap() {
+        return;
+    }
+    // A workspace outside /tmp, so that nothing is bound inside the private
+    // /tmp (JAX and compilers write their scratch files there).
+    let ws = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let name = format!("mlab-private-{}", std::process::id());
+    let o = output(
+        mlab()
+            .args(["sandbox-exec", "--sandbox", "bwrap", "--workspace"])
+            .arg(ws.path())
+            .args([
+                "--",
+                "sh",
+                "-c",
+                &format!("echo scratch > /tmp/{name} && cat /tmp/{name} && ls /tmp | wc -l"),
+            ]),
+    );
+    assert_eq!(text(&o.stdout), "scratch\n1\n", "{}", all(&o));
+    assert!(!std::path::Path::new("/tmp").join(&name).exists());
 }

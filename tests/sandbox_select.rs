@@ -25,7 +25,9 @@ fn broken_bwrap_dir() -> tempfile::TempDir {
 
 fn path_with_first(dir: &Path) -> std::ffi::OsString {
     let mut parts = vec![dir.to_path_buf()];
-    parts.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    parts.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     std::env::join_paths(parts).unwrap()
 }
 
@@ -62,7 +64,10 @@ fn a_broken_bwrap_stops_with_the_reason_and_the_way_out() {
         assert!(!o.status.success(), "{kind}: it ran anyway");
         let err = text(&o.stderr);
         assert!(err.contains("cannot make a sandbox"), "{kind}: {err}");
-        assert!(err.contains("non-privileged user namespaces"), "{kind}: {err}");
+        assert!(
+            err.contains("non-privileged user namespaces"),
+            "{kind}: {err}"
+        );
         for way_out in ["install bubblewrap", "user namespaces", "--sandbox none"] {
             assert!(err.contains(way_out), "{kind}: no '{way_out}' in {err}");
         }
@@ -123,7 +128,10 @@ fn doctor_says_which_sandbox_auto_will_use() {
         c["detail"].as_str().unwrap().contains("auto will refuse"),
         "{c}"
     );
-    assert!(c["hint"].as_str().unwrap().contains("--sandbox none"), "{c}");
+    assert!(
+        c["hint"].as_str().unwrap().contains("--sandbox none"),
+        "{c}"
+    );
 }
 
 #[test]
@@ -131,10 +139,21 @@ fn mem_limit_sizes_are_checked_on_the_command_line() {
     let ws = tempfile::tempdir().unwrap();
     let o = output(
         mlab()
-            .args(["sandbox-exec", "--sandbox", "none", "--mem-limit", "8X", "--workspace"])
+            .args([
+                "sandbox-exec",
+                "--sandbox",
+                "none",
+                "--mem-limit",
+                "8X",
+                "--workspace",
+            ])
             .arg(ws.path())
             .args(["--", "true"]),
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("e.g. 8G or 512M"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("e.g. 8G or 512M"),
+        "{}",
+        text(&o.stderr)
+    );
 }

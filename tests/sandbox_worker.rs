@@ -29,7 +29,13 @@ fn a_persistent_worker_answers_each_request_over_stdin() {
     }
     let ws = tempfile::tempdir().unwrap();
     let mut child = mlab()
-        .args(["sandbox-exec", "--sandbox", "bwrap", "--stdin", "--workspace"])
+        .args([
+            "sandbox-exec",
+            "--sandbox",
+            "bwrap",
+            "--stdin",
+            "--workspace",
+        ])
         .arg(ws.path())
         .arg("--python")
         .arg(common::python())
@@ -114,7 +120,13 @@ fn a_grader_reads_the_answers_and_snapshot_but_cannot_change_them() {
     assert!(out.contains("score 0.666"), "{out}");
     assert!(out.contains("data x"), "{out}");
     assert_eq!(out.matches("refused 30").count(), 2, "{out}");
-    assert!(out.contains("trace hidden") && out.contains("offline"), "{out}");
+    assert!(
+        out.contains("trace hidden") && out.contains("offline"),
+        "{out}"
+    );
     assert!(!out.contains("WROTE") && !out.contains("LEAK") && !out.contains("CONNECTED"));
-    assert_eq!(std::fs::read_to_string(script.join("answer.csv")).unwrap(), "1\n2\n3\n");
+    assert_eq!(
+        std::fs::read_to_string(script.join("answer.csv")).unwrap(),
+        "1\n2\n3\n"
+    );
 }

@@ -76,11 +76,11 @@ impl Bwrap {
                     a.path(src);
                     a.path(dest);
                 }
-                Op::Mask { path, dir, leaf } => {
+                Op::Mask { path, dir, sealed } => {
                     if *dir {
                         a.push(["--tmpfs"]);
                         a.path(path);
-                        if *leaf {
+                        if *sealed {
                             a.push(["--remount-ro"]);
                             a.path(path);
                         }
@@ -137,12 +137,13 @@ enum Op {
         dest: PathBuf,
         write: bool,
     },
-    /// An empty tmpfs over a directory or /dev/null over a file. A leaf mask
-    /// (nothing bound below it) is also made read-only.
+    /// An empty tmpfs over a directory or /dev/null over a file. A sealed
+    /// one is also made read-only: a hidden folder with nothing bound below
+    /// it. The private /tmp is never sealed.
     Mask {
         path: PathBuf,
         dir: bool,
-        leaf: bool,
+        sealed: bool,
     },
 }
 
@@ -226,8 +227,9 @@ impl Plan {
         let mut ops: Vec<Op> = masks
             .into_iter()
             .map(|(path, dir)| {
-                let leaf = !binds.iter().any(|b| b.dest().starts_with(&path));
-                Op::Mask { path, dir, leaf }
+                let sealed =
+                    path != Path::new("/tmp") && !binds.iter().any(|b| b.dest().starts_with(&path));
+                Op::Mask { path, dir, sealed }
             })
             .collect();
         ops.extend(binds);
@@ -440,6 +442,20 @@ mod tests {
         // The workspace (in /tmp) is bound after the private /tmp is made.
         assert!(find(&a, &["--tmpfs", "/tmp"]) < find(&a, &["--bind", w, w]));
         assert_eq!(a.last().unwrap(), "x.py");
+    }
+
+    #[test]
+    fn the_private_tmp_stays_writable_when_nothing_is_bound_in_it() {
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        fs::create_dir_all(&target).unwrap();
+        let ws = tempfile::tempdir_in(&target).unwrap();
+        let p = Policy {
+            workdir: ws.path().into(),
+            ..Policy::default()
+        };
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        assert!(find(&a, &["--tmpfs", "/tmp"]).is_some(), "{a:?}");
+        assert!(find(&a, &["--remount-ro", "/tmp"]).is_none(), "{a:?}");
     }
 
     #[test]

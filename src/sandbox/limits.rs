@@ -193,29 +193,32 @@ pub(crate) fn find_own_for_tests(name: &str) -> Option<PathBuf> {
     own_controller(name).map(|c| c.dir)
 }
 
-/// What `mlab doctor` says about memory limits: where they would be set, or
-/// why they cannot be.
-pub fn describe_memory_support() -> std::result::Result<String, String> {
-    let Some(c) = own_controller("memory") else {
-        return Err("no cgroup memory controller is available to mlab here".into());
+/// What `mlab doctor` says about a limit ("memory" or "pids"): the cgroup
+/// that would enforce it, or why none can.
+pub fn describe_support(controller: &str) -> std::result::Result<String, String> {
+    let Some(c) = own_controller(controller) else {
+        return Err(format!(
+            "no cgroup {controller} controller is available to mlab here"
+        ));
     };
-    match Cgroup::make(&c, "memory") {
+    let file = match (controller, c.v2) {
+        ("memory", false) => "memory.limit_in_bytes",
+        ("memory", true) => "memory.max",
+        _ => "pids.max",
+    };
+    match Cgroup::make(&c, controller) {
         Ok(g) => {
-            let usable = g.has_file(if c.v2 {
-                "memory.max"
-            } else {
-                "memory.limit_in_bytes"
-            });
+            let usable = g.has_file(file);
             g.remove_now();
             if usable {
                 Ok(format!(
-                    "cgroup {} memory controller under {}",
+                    "cgroup {} {controller} controller under {}",
                     if c.v2 { "v2" } else { "v1" },
                     c.dir.display()
                 ))
             } else {
                 Err(format!(
-                    "the cgroup v2 memory controller is not delegated to {}",
+                    "the cgroup v2 {controller} controller is not delegated to {}",
                     c.dir.display()
                 ))
             }
@@ -226,6 +229,7 @@ pub fn describe_memory_support() -> std::result::Result<String, String> {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 static MEMORY_WARNING: Once = Once::new();
+static PIDS_WARNING: Once = Once::new();
 static SWEPT: OnceLock<()> = OnceLock::new();
 
 /// One cgroup directory made for one command.
@@ -350,8 +354,18 @@ impl Limits {
             }
         }
         if let Some(n) = policy.max_procs {
-            if limits.add_pids(n).is_err() {
+            if let Err(e) = limits.add_pids(n) {
                 limits.nproc_fallback = Some(n);
+                // RLIMIT_NPROC never binds root: say so rather than pretend.
+                if nix::unistd::geteuid().is_root() {
+                    PIDS_WARNING.call_once(|| {
+                        crate::ui::warn(format!(
+                            "process limits are not enforced on this machine ({e:#}; \
+                             RLIMIT_NPROC does not bind root); a fork bomb is bounded only \
+                             by the system (see `mlab doctor`)"
+                        ))
+                    });
+                }
             }
         }
         Ok(Some(limits))
@@ -385,7 +399,9 @@ impl Limits {
                     dir: c.dir.clone(),
                     v2: true,
                 };
-                parent.write("cgroup.subtree_control", "+memory")?;
+                parent.write("cgroup.subtree_control", "+memory").context(
+                    "the cgroup v2 memory controller is not delegated below mlab's cgroup",
+                )?;
             }
             g.write("memory.max", &bytes.to_string())?;
             let _ = g.write("memory.swap.max", "0");
@@ -408,7 +424,9 @@ impl Limits {
                 dir: c.dir.clone(),
                 v2: true,
             };
-            parent.write("cgroup.subtree_control", "+pids")?;
+            parent
+                .write("cgroup.subtree_control", "+pids")
+                .context("the cgroup v2 pids controller is not delegated below mlab's cgroup")?;
         }
         g.write("pids.max", &n.to_string())
     }

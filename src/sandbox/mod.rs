@@ -35,7 +35,7 @@ use anyhow::{Context, Result};
 pub use bwrap::Bwrap;
 // parse_size and DEFAULT_MAX_PROCS are for the modules that build runs.
 #[allow(unused_imports)]
-pub use limits::{describe_memory_support, parse_size, parse_size_arg};
+pub use limits::{describe_support, parse_size, parse_size_arg};
 pub use none::NoSandbox;
 #[allow(unused_imports)]
 pub use policy::{agent_policy, grader_policy, AgentSetup, DEFAULT_MAX_PROCS};
@@ -162,7 +162,11 @@ pub fn run(
             Stream::Stdout,
             tx.clone(),
         ),
-        pump(child.stderr.take().expect("piped"), Stream::Stderr, tx.clone()),
+        pump(
+            child.stderr.take().expect("piped"),
+            Stream::Stderr,
+            tx.clone(),
+        ),
         watch_exit(pgid, tx),
     ];
     let mut breach = None;
@@ -513,7 +517,12 @@ mod tests {
         assert!(!made.is_empty(), "no cgroup was made");
         let procs = || -> usize {
             made.iter()
-                .map(|d| std::fs::read_to_string(d.join("cgroup.procs")).unwrap().lines().count())
+                .map(|d| {
+                    std::fs::read_to_string(d.join("cgroup.procs"))
+                        .unwrap()
+                        .lines()
+                        .count()
+                })
                 .sum()
         };
         // The shell and both sleeps, once the shell has forked.
