@@ -55,16 +55,23 @@ pub struct Bind {
     pub dest: PathBuf,
 }
 
-/// What a command may see and use.
+/// What a command may see and use. Under `bwrap` the system is visible
+/// read-only and /tmp is private; under `none` only `workdir`, `env` and the
+/// limits apply (read-only binds into the workdir become copies).
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// Working directory; bound read-write.
+    /// Working directory; bound read-write, unless `read_only` binds it too
+    /// (graders), which keeps it read-only.
     pub workdir: PathBuf,
     /// Extra paths bound read-only (read-only task files, the task venv).
+    /// A destination inside `workdir` that does not exist yet gets an empty
+    /// placeholder there, on which the file is mounted.
     pub read_only: Vec<Bind>,
     /// Extra paths bound read-write.
     pub read_write: Vec<Bind>,
-    /// Paths that must be invisible inside (answers, logs, keys).
+    /// Paths (as seen inside) that must be invisible: answers, logs, keys.
+    /// Folders become empty, files read as empty; anything bound below a
+    /// hidden folder is visible again.
     pub hidden: Vec<PathBuf>,
     /// The child's whole environment; nothing else is inherited.
     pub env: Vec<(String, String)>,
