@@ -40,7 +40,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(_) => not_yet("run"),
         Command::Eval(_) => not_yet("eval"),
         Command::Report(_) => not_yet("report"),
-        Command::LlmCheck(_) => not_yet("llm-check"),
+        Command::LlmCheck(args) => llm::check::run(&args),
         Command::SandboxExec(args) => sandbox::exec::run(&args),
     }
 }

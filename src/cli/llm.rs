@@ -41,6 +41,16 @@ pub struct LlmArgs {
     #[arg(long, default_value_t = 600.0)]
     pub llm_timeout: f64,
 
+    /// Seconds one call may take in all, retries and waits included; past it
+    /// the call fails even if retries are left.
+    #[arg(long, default_value_t = 3600.0, value_name = "SECS")]
+    pub llm_deadline: f64,
+
+    /// Seconds of the first wait between retries; each later wait doubles
+    /// (with jitter, at most 60 s, and never shorter than a Retry-After).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub llm_backoff: f64,
+
     /// With replay:<dir>, warn instead of failing when a prompt differs from
     /// the recording.
     #[arg(long)]
@@ -64,4 +74,9 @@ pub struct LlmArgs {
 pub struct LlmCheckArgs {
     #[command(flatten)]
     pub llm: LlmArgs,
+
+    /// Also record the calls as a run would, under <DIR>/agent_log/
+    /// (llm_calls.jsonl and a readable log per call).
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
 }

@@ -1,15 +1,51 @@
 //! The LLM layer: one `Model` trait for every provider, plus the three model
 //! roles of the original (main, fast, edit).
 //!
-//! This file fixes the interface the rest of mlab codes against; the
-//! providers (openai, anthropic, scripted, replay, human), retries,
-//! recording, usage, cost and budgets live beside it.
+//! This file fixes the interface the rest of mlab codes against and builds
+//! the three roles from the command line (`Models::from_args`). Beside it:
+//! the providers (`openai`, `anthropic`, `scripted`, `replay`, `human`), the
+//! HTTP transport with its retries (`transport`), API keys (`keys`), model
+//! names (`spec`), prices, usage and budgets (`cost`), the per-call records
+//! (`record`) and the wrapper that ties them together for one role
+//! (`metered`). `check` is the `mlab llm-check` subcommand.
+//!
+//! Not here: prompts, response parsing of agents, anything that knows what an
+//! action is. Callers stay plain synchronous code: `Model::complete` blocks,
+//! and the one tokio runtime that drives HTTP is private to this module.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+
+use crate::cli::LlmArgs;
+
+mod anthropic;
+pub mod check;
+mod cost;
+mod human;
+mod keys;
+mod metered;
+#[cfg(test)]
+pub(crate) mod mock_server;
+mod openai;
+mod record;
+mod replay;
+mod scripted;
+mod spec;
+#[cfg(test)]
+mod tests;
+mod transport;
+
+use cost::PriceTable;
+// For the sandbox, which strips these from every child's environment.
+#[allow(unused_imports)]
+pub use keys::secret_env_vars;
+pub use spec::Spec;
+pub use transport::RetryPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -25,6 +61,8 @@ pub struct Message {
     pub content: String,
 }
 
+// Constructors for the agents; not every one is used by every build.
+#[allow(dead_code)]
 impl Message {
     pub fn user(text: impl Into<String>) -> Message {
         Message {
@@ -37,6 +75,23 @@ impl Message {
         Message {
             role: Role::System,
             content: text.into(),
+        }
+    }
+
+    pub fn assistant(text: impl Into<String>) -> Message {
+        Message {
+            role: Role::Assistant,
+            content: text.into(),
+        }
+    }
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
         }
     }
 }
@@ -97,6 +152,7 @@ pub struct Usage {
 
 /// What came back.
 #[derive(Debug, Clone, Default)]
+#[allow(dead_code)] // tool_calls is read by the tools agent
 pub struct Completion {
     pub text: String,
     pub tool_calls: Vec<ToolCall>,
@@ -129,16 +185,65 @@ pub enum LlmError {
     Other(String),
 }
 
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+
+    /// Adds another call's tokens; the sum is an estimate if either part is.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.estimated |= other.estimated;
+    }
+}
+
+impl LlmError {
+    /// A short stable name of the kind of failure, as recorded in
+    /// `llm_calls.jsonl` (`error_kind`) and reproduced by `replay:`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::PromptTooLong(_) => "prompt_too_long",
+            LlmError::Budget(_) => "budget",
+            LlmError::Refused(_) => "refused",
+            LlmError::Unreachable { .. } => "unreachable",
+            LlmError::Script(_) => "script",
+            LlmError::Other(_) => "other",
+        }
+    }
+
+    /// The message without the kind's own wording (what `replay:` needs to
+    /// rebuild the same error).
+    pub fn detail(&self) -> &str {
+        match self {
+            LlmError::PromptTooLong(m)
+            | LlmError::Budget(m)
+            | LlmError::Refused(m)
+            | LlmError::Script(m)
+            | LlmError::Other(m) => m,
+            LlmError::Unreachable { last, .. } => last,
+        }
+    }
+}
+
 /// One language model.
 pub trait Model: Send + Sync {
     /// Name as the user gave it (for logs and run.json).
     fn name(&self) -> &str;
 
     fn complete(&self, req: &Request) -> Result<Completion, LlmError>;
+
+    /// Tokens and US dollars spent so far by every role that shares this
+    /// model's account (the models of one `Models::from_args`); `None` for a
+    /// model that keeps no account.
+    fn spent(&self) -> Option<(Usage, f64)> {
+        None
+    }
 }
 
 /// The three roles of the original.
 #[derive(Clone)]
+#[allow(dead_code)] // the max-token fields are read by the agents
 pub struct Models {
     /// The agent's own replies.
     pub main: Arc<dyn Model>,
@@ -150,4 +255,135 @@ pub struct Models {
     pub edit_max_tokens: u32,
     /// Max tokens of a main reply.
     pub main_max_tokens: u32,
+}
+
+/// Which of the three roles a call plays (recorded with every call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    Main,
+    Fast,
+    Edit,
+}
+
+impl RoleName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Main => "main",
+            RoleName::Fast => "fast",
+            RoleName::Edit => "edit",
+        }
+    }
+}
+
+impl Models {
+    /// Builds the three roles from the command line. `log_dir` is the run's
+    /// log folder: when given, every call appends one line to
+    /// `<log_dir>/agent_log/llm_calls.jsonl`.
+    ///
+    /// Roles naming the same model share one instance, so a scripted or
+    /// replayed model hands out its answers in call order whichever role asks,
+    /// and all roles share one account of tokens, cost and budget.
+    pub fn from_args(args: &LlmArgs, log_dir: Option<&Path>) -> anyhow::Result<Models> {
+        let main_name = match args.llm.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => anyhow::bail!(
+                "no model chosen: pass --llm <MODEL>, e.g. --llm gpt-4o, --llm claude-3-5-sonnet-latest, \
+                 --llm openai:<model>@http://localhost:8000/v1 for a local server, or --llm scripted:<file>"
+            ),
+        };
+        let fast_name = args.fast_llm.clone().unwrap_or_else(|| main_name.clone());
+        let edit_name = args
+            .edit_script_llm
+            .clone()
+            .unwrap_or_else(|| main_name.clone());
+
+        let prices = match &args.prices {
+            Some(path) => PriceTable::builtin().with_overrides(path)?,
+            None => PriceTable::builtin(),
+        };
+        let recorder = match log_dir {
+            Some(dir) => Some(record::Recorder::open(dir)?),
+            None => None,
+        };
+        let account = Arc::new(metered::Account::new(
+            prices,
+            cost::Budget {
+                max_cost: args.max_cost,
+                max_total_tokens: args.max_total_tokens,
+            },
+            recorder,
+        ));
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let settings = metered::Settings {
+            policy: RetryPolicy::from_args(args)?,
+            base_url: args.llm_base_url.clone(),
+            replay_lenient: args.replay_lenient,
+            key_dir: cwd,
+        };
+
+        let mut backends: HashMap<String, Arc<dyn metered::Backend>> = HashMap::new();
+        let mut role = |role: RoleName, name: &str| -> anyhow::Result<Arc<dyn Model>> {
+            let name = name.trim();
+            let backend = match backends.get(name) {
+                Some(b) => b.clone(),
+                None => {
+                    let spec = Spec::parse(name).with_context(|| {
+                        format!("cannot use model '{name}' ({})", flag_of(role))
+                    })?;
+                    let b = metered::build_backend(name, &spec, &settings).with_context(|| {
+                        format!("cannot use model '{name}' ({})", flag_of(role))
+                    })?;
+                    backends.insert(name.to_string(), b.clone());
+                    b
+                }
+            };
+            Ok(Arc::new(metered::Metered::new(
+                role,
+                name,
+                backend,
+                account.clone(),
+            )))
+        };
+        let main = role(RoleName::Main, &main_name)?;
+        let fast = role(RoleName::Fast, &fast_name)?;
+        let edit = role(RoleName::Edit, &edit_name)?;
+        Ok(Models {
+            main,
+            fast,
+            edit,
+            edit_max_tokens: args.edit_script_max_tokens,
+            main_max_tokens: args.llm_max_tokens,
+        })
+    }
+
+    /// Tokens and US dollars spent so far by all three roles together.
+    pub fn totals(&self) -> (Usage, f64) {
+        [&self.main, &self.fast, &self.edit]
+            .iter()
+            .find_map(|m| m.spent())
+            .unwrap_or_default()
+    }
+}
+
+fn flag_of(role: RoleName) -> &'static str {
+    match role {
+        RoleName::Main => "--llm",
+        RoleName::Fast => "--fast-llm",
+        RoleName::Edit => "--edit-script-llm",
+    }
+}
+
+/// Cuts `text` before the first stop sequence. Servers already stop there;
+/// this covers models that accept no `stop` (OpenAI's reasoning models) and
+/// the sequences past a server's limit.
+fn truncate_at_stop(text: &mut String, stop: &[String]) {
+    if let Some(at) = stop
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+    {
+        text.truncate(at);
+    }
 }

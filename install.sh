@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# install.sh: installs mlab and what its tasks need. Safe to run again.
+#
+#   ./install.sh                 the mlab binary, the task Python venv, bubblewrap
+#   ./install.sh --tasks all     also every task's own requirements.txt (large:
+#                                torch, transformers, ...)
+#   ./install.sh --tasks a,b     only those tasks' requirements
+#
+# Environment: MLAB_HOME (default ~/.local/share/mlab) holds the venv and a link
+# to this checkout's benchmarks/; PYTHON picks the interpreter for the venv.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+home_dir="${MLAB_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/mlab}"
+venv="$home_dir/venv"
+python="${PYTHON:-python3}"
+tasks=""
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tasks) tasks="${2:?--tasks needs 'all' or a comma-separated list}"; shift 2 ;;
+    --tasks=*) tasks="${1#--tasks=}"; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option '$1' (see ./install.sh --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '==> %s\n' "$*"; }
+
+# 1. The binary.
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install.sh: cargo not found. Install Rust (https://rustup.rs) and run again." >&2
+  exit 1
+fi
+say "building and installing mlab (cargo install --path .)"
+cargo install --quiet --locked --path "$repo"
+cargo_bin="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin"
+case ":$PATH:" in
+  *":$cargo_bin:"*) ;;
+  *) echo "note: add $cargo_bin to your PATH to run mlab"; export PATH="$cargo_bin:$PATH" ;;
+esac
+
+# 2. bubblewrap, the sandbox for agent code.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing bubblewrap with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  else
+    echo "note: bubblewrap is missing; install it (Debian/Ubuntu: sudo apt-get install bubblewrap)"
+    echo "      or run agents with --sandbox none (unconfined)."
+  fi
+fi
+
+# 3. The task Python venv (uv when present or installable, else venv + pip).
+mkdir -p "$home_dir"
+if ! command -v uv >/dev/null 2>&1; then
+  "$python" -m pip install --quiet --disable-pip-version-check uv >/dev/null 2>&1 || true
+  hash -r
+fi
+pip_install() {
+  if command -v uv >/dev/null 2>&1; then
+    uv pip install --quiet --python "$venv/bin/python" "$@"
+  else
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+  fi
+}
+if [ ! -x "$venv/bin/python" ]; then
+  say "making the task venv at $venv"
+  if command -v uv >/dev/null 2>&1; then
+    uv venv --quiet --python "$python" "$venv"
+  else
+    "$python" -m venv "$venv"
+  fi
+fi
+say "installing the task Python stack (benchmarks/requirements.txt)"
+pip_install -r "$repo/benchmarks/requirements.txt" pytest
+
+if [ -n "$tasks" ]; then
+  for dir in "$repo"/benchmarks/*/; do
+    name="$(basename "$dir")"
+    if [ "$tasks" != all ] && [[ ",$tasks," != *",$name,"* ]]; then continue; fi
+    for req in "$dir/requirements.txt" "$dir/script/requirements.txt" "$dir/scripts/requirements.txt"; do
+      if [ -f "$req" ]; then
+        say "installing requirements of $name"
+        pip_install -r "$req"
+      fi
+    done
+  done
+fi
+
+# 4. The benchmarks folder mlab finds from anywhere.
+ln -sfn "$repo/benchmarks" "$home_dir/benchmarks"
+
+# 5. What works now.
+say "mlab doctor"
+mlab doctor

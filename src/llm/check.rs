@@ -1,0 +1,106 @@
+//! `mlab llm-check`: one tiny request to each model named, printing model,
+//! latency, tokens, cost and reply, or the exact error and what to fix.
+//! Retries are capped at two here so that a wrong URL fails in seconds.
+
+use std::process::ExitCode;
+
+use super::{LlmError, Model, Models, Request};
+use crate::cli::LlmCheckArgs;
+
+const PROMPT: &str = "This is a connection check. Reply with the single word: ready";
+
+pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
+    let mut llm = args.llm.clone();
+    llm.llm_retries = llm.llm_retries.min(2);
+    let models = Models::from_args(&llm, args.log_dir.as_deref())?;
+
+    let main_name = models.main.name().to_string();
+    let mut checks: Vec<(&str, &dyn Model)> = vec![("--llm", models.main.as_ref())];
+    for (flag, model) in [
+        ("--fast-llm", models.fast.as_ref()),
+        ("--edit-script-llm", models.edit.as_ref()),
+    ] {
+        if model.name() != main_name && !checks.iter().any(|(_, m)| m.name() == model.name()) {
+            checks.push((flag, model));
+        }
+    }
+
+    let mut failed = false;
+    for (i, (flag, model)) in checks.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let mut req = Request::prompt(PROMPT, 512);
+        req.temperature = 0.0;
+        if let Some(dir) = &args.log_dir {
+            req.log_file = Some(dir.join("agent_log").join(format!("llm_check_{i}.log")));
+        }
+        println!("model:   {} ({flag})", model.name());
+        match model.complete(&req) {
+            Ok(c) => {
+                println!(
+                    "latency: {:.2} s, {} {}",
+                    c.latency.as_secs_f64(),
+                    c.retries,
+                    if c.retries == 1 { "retry" } else { "retries" }
+                );
+                println!(
+                    "tokens:  {} input, {} output{}",
+                    c.usage.input_tokens,
+                    c.usage.output_tokens,
+                    if c.usage.estimated {
+                        " (estimated)"
+                    } else {
+                        ""
+                    }
+                );
+                println!("cost:    ${:.6}", c.cost_usd);
+                println!("reply:   {}", c.text.trim());
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {} ({flag}): {e}", model.name());
+                eprintln!("fix:   {}", hint(&e));
+            }
+        }
+    }
+    if checks.len() > 1 {
+        let (usage, cost) = models.totals();
+        println!(
+            "\ntotal:   {} input, {} output tokens, ${cost:.6}",
+            usage.input_tokens, usage.output_tokens
+        );
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What to do about an error, in one line.
+fn hint(e: &LlmError) -> &'static str {
+    match e {
+        LlmError::Refused(m) if m.contains("HTTP 401") || m.contains("HTTP 403") => {
+            "check the API key (OPENAI_API_KEY or ./openai_api_key.txt; ANTHROPIC_API_KEY or \
+             ./claude_api_key.txt) and that it may use this model"
+        }
+        LlmError::Refused(m) if m.contains("HTTP 404") => {
+            "check the model name and the base URL (--llm-base-url, OPENAI_BASE_URL, \
+             ANTHROPIC_BASE_URL, or openai:<model>@<url>; OpenAI-compatible URLs end in /v1)"
+        }
+        LlmError::Refused(_) => {
+            "the server refused the request as sent; its message above says why"
+        }
+        LlmError::Unreachable { .. } => {
+            "check that the server is running and the base URL is right; if it is overloaded or \
+             rate limiting, try again later (a run retries --llm-retries times)"
+        }
+        LlmError::PromptTooLong(_) => {
+            "even this tiny prompt does not fit: check the server's context length setting"
+        }
+        LlmError::Budget(_) => "raise --max-cost or --max-total-tokens",
+        LlmError::Script(_) => "fix the file named above",
+        LlmError::Other(_) => "see the message above",
+    }
+}
