@@ -217,47 +217,56 @@ fn is_executable(p: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Which sandbox `--sandbox auto` will use and why, and whether memory
+/// limits can be enforced.
 fn bwrap_check() -> Check {
-    let Some(bwrap) = find_on_path(&["bwrap"]) else {
-        return Check::new(
+    match crate::sandbox::probe() {
+        Ok(b) => {
+            let how = format!(
+                "auto will use bwrap: {} can make namespaces{}",
+                b.path.display(),
+                if b.userns {
+                    ""
+                } else {
+                    " (setuid, without a user namespace)"
+                }
+            );
+            let mem = crate::sandbox::describe_support("memory");
+            let pids = crate::sandbox::describe_support("pids");
+            let mut detail = how;
+            let mut missing = Vec::new();
+            match &mem {
+                Ok(m) => detail.push_str(&format!("; memory limits via {m}")),
+                Err(why) => {
+                    detail.push_str(&format!("; --mem-limit cannot be enforced: {why}"));
+                    missing.push("memory");
+                }
+            }
+            match &pids {
+                Ok(p) => detail.push_str(&format!("; process limits via {p}")),
+                Err(why) => {
+                    detail.push_str(&format!(
+                        "; process limits fall back to RLIMIT_NPROC ({why})"
+                    ));
+                    missing.push("pids");
+                }
+            }
+            if missing.is_empty() {
+                Check::new("sandbox", Level::Ok, detail)
+            } else {
+                Check::new("sandbox", Level::Warn, detail).hint(format!(
+                    "to enforce them, run mlab where a cgroup {} controller is writable \
+                     (v1, or v2 delegated to mlab's cgroup)",
+                    missing.join(" and ")
+                ))
+            }
+        }
+        Err(reason) => Check::new(
             "sandbox",
-            Level::Warn,
-            "bubblewrap (bwrap) is not installed",
+            Level::Fail,
+            format!("auto will refuse to run agent code: {reason}"),
         )
-        .hint("apt-get install bubblewrap (install.sh does this when run as root)");
-    };
-    let out = Command::new(&bwrap)
-        .args([
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--unshare-all",
-            "--die-with-parent",
-            "true",
-        ])
-        .stdin(Stdio::null())
-        .output();
-    match out {
-        Ok(o) if o.status.success() => Check::new(
-            "sandbox",
-            Level::Ok,
-            format!("{} can make namespaces", bwrap.display()),
-        ),
-        Ok(o) => Check::new(
-            "sandbox",
-            Level::Warn,
-            format!(
-                "{} cannot make namespaces: {}",
-                bwrap.display(),
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-        )
-        .hint("enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or make bwrap setuid"),
-        Err(e) => Check::new("sandbox", Level::Warn, format!("cannot run {}: {e}", bwrap.display())),
+        .hint("install bubblewrap (apt-get install bubblewrap), enable unprivileged user namespaces, or pass --sandbox none (unconfined)"),
     }
 }
 

@@ -44,6 +44,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(_) => not_yet("eval"),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(args) => llm::check::run(&args),
+        Command::SandboxExec(args) => sandbox::exec::run(&args),
     }
 }
 

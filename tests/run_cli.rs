@@ -142,8 +142,6 @@ fn bad_input_is_refused_before_any_workspace_is_made() {
         "{\"name\": \"List Files\"}\n{oops\n",
     );
     assert!(err.contains("line 2"), "{err}");
-    let err = run(&["--agent", "actions", "--actions", f], ok);
-    assert!(err.contains("--sandbox none"), "{err}");
     let err = run(
         &[
             "--agent",
@@ -153,11 +151,11 @@ fn bad_input_is_refused_before_any_workspace_is_made() {
             "--sandbox",
             "none",
             "--llm",
-            "scripted:/nonexistent/replies.jsonl",
+            "nosuchprovider:x",
         ],
         ok,
     );
-    assert!(err.contains("cannot read the script"), "{err}");
+    assert!(err.contains("cannot use model"), "{err}");
     let err = run(
         &[
             "--agent",
@@ -203,4 +201,75 @@ fn bad_input_is_refused_before_any_workspace_is_made() {
     );
     assert!(err.contains("mlab prepare toy"), "{err}");
     assert!(!ws.exists());
+}
+
+#[test]
+fn llm_backed_actions_use_the_models_of_the_run() {
+    let toy = Toy::new();
+    let replies = toy.path().join("replies.jsonl");
+    std::fs::write(
+        &replies,
+        concat!(
+            "{\"text\": \"it prints training\", \"usage\": {\"input_tokens\": 100, \"output_tokens\": 5}}\n",
+            "{\"text\": \"```python\\nprint('edited')\\n```\", \"usage\": {\"input_tokens\": 50, \"output_tokens\": 7}}\n",
+        ),
+    )
+    .unwrap();
+    let model = format!("scripted:{}", replies.display());
+    let out = toy.run(
+        &[
+            json!({"name": "Understand File", "args": {"file_name": "train.py", "things_to_look_for": "output"}}),
+            json!({"name": "Edit Script (AI)", "args": {"script_name": "train.py", "edit_instruction": "print edited", "save_name": "train.py"}}),
+            json!({"name": "Final Answer", "args": {"final_answer": "x"}}),
+        ],
+        &["--llm", &model],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let obs = toy.observations();
+    assert_eq!(obs[0], "it prints training");
+    assert!(obs[1].contains("+print('edited')"), "{}", obs[1]);
+    assert_eq!(
+        std::fs::read_to_string(toy.ws().join("train.py")).unwrap(),
+        "print('edited')\n"
+    );
+    // The transcripts of the tools' calls, as the original's tool_logs.
+    let tool_logs = toy.log().join("env_log/tool_logs");
+    assert!(tool_logs.join("step_0_tool_log.log_0").exists());
+    assert!(tool_logs.join("step_1_tool_log.log").exists());
+    let r = toy.run_json();
+    assert_eq!(r["llm"]["fast"], model.as_str());
+    assert_eq!(r["tokens"]["input"], 150);
+    assert_eq!(r["tokens"]["output"], 12);
+}
+
+#[test]
+fn an_exhausted_token_budget_ends_the_run_with_its_final_snapshot() {
+    let toy = Toy::new();
+    let replies = toy.path().join("replies.jsonl");
+    let line = "{\"text\": \"fine\", \"usage\": {\"input_tokens\": 100, \"output_tokens\": 5}}\n";
+    std::fs::write(&replies, line.repeat(3)).unwrap();
+    let model = format!("scripted:{}", replies.display());
+    let understand = json!({"name": "Understand File", "args": {"file_name": "train.py", "things_to_look_for": "x"}});
+    let out = toy.run(
+        &[
+            understand.clone(),
+            understand,
+            json!({"name": "List Files", "args": {"dir_path": "."}}),
+        ],
+        &["--llm", &model, "--max-total-tokens", "50"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r = toy.run_json();
+    assert_eq!(r["exit_reason"], "budget");
+    assert_eq!(r["steps"], 2);
+    let obs = toy.observations();
+    assert!(
+        obs[1].starts_with("LLMError: budget exhausted"),
+        "{}",
+        obs[1]
+    );
+    assert!(toy
+        .log()
+        .join("env_log/traces/step_final_files/train.py")
+        .exists());
 }

@@ -17,7 +17,7 @@ mod sandbox;
 pub use eval::EvalArgs;
 pub use llm::{LlmArgs, LlmCheckArgs};
 pub use run::RunArgs;
-pub use sandbox::SandboxArgs;
+pub use sandbox::{SandboxArgs, SandboxExecArgs, SandboxKind};
 
 /// mlab: run, score and compare LLM research agents on ML tasks.
 #[derive(Debug, Parser)]
@@ -59,6 +59,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Send one tiny request to a model and print what came back.
     LlmCheck(LlmCheckArgs),
+    /// Run one command the way the agent's code runs (sandbox, limits).
+    #[command(hide = true)]
+    SandboxExec(Box<SandboxExecArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -37,15 +37,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
 
-    /// Resume the run whose log folder this is.
+    /// Resume the run whose log folder this is (into --log-dir, which may be
+    /// the same folder).
     #[arg(long, value_name = "LOG_DIR")]
     pub resume: Option<PathBuf>,
 
-    /// Step to resume from (default: the last completed one).
+    /// Last step of the earlier run to keep (default: its last completed
+    /// one); the workspace is restored from that step's snapshot.
     #[arg(long, value_name = "N")]
     pub resume_step: Option<u64>,
 
-    /// Let the agent ask for help (Request Help) and the user confirm steps.
+    /// Offer the Request Help action: the agent may ask you a question on
+    /// the terminal and wait for your reply.
     #[arg(long)]
     pub interactive: bool,
 

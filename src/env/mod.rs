@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::llm::{LlmError, Models};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{tamper, Sandbox};
 use crate::task::Task;
 use action::{Action, ActionInfo, FINAL_ANSWER};
 use actions::{ActionError, Ctx, ExecSetup};
@@ -108,6 +108,9 @@ pub struct Environment {
     interactive: bool,
     interrupt: Arc<AtomicBool>,
     finished: bool,
+    /// Hashes of the read-only files taken at the start (see `finish`).
+    tamper: Vec<tamper::Baseline>,
+    tampered: Option<bool>,
 }
 
 impl Environment {
@@ -185,8 +188,13 @@ impl Environment {
             .append(true)
             .open(cfg.log_dir.join("log"))
             .with_context(|| format!("could not open {}", cfg.log_dir.join("log").display()))?;
-        let mut hidden = vec![absolute(&cfg.log_dir), cfg.task.script_dir()];
-        hidden.dedup();
+        // The log folder, and the whole benchmarks folder: this task's
+        // answers and every other task (read-only files are bound into the
+        // workspace, so they stay visible there).
+        let mut hidden = vec![absolute(&cfg.log_dir)];
+        let task_dir = absolute(&cfg.task.dir);
+        hidden.push(task_dir.parent().map(Path::to_path_buf).unwrap_or(task_dir));
+        let tamper = tamper_baselines(&ws).context("could not hash the read-only files")?;
         let exec = ExecSetup {
             sandbox: cfg.sandbox,
             python: cfg.python,
@@ -215,6 +223,8 @@ impl Environment {
             interactive: cfg.interactive,
             interrupt: cfg.interrupt,
             finished: false,
+            tamper,
+            tampered: None,
         })
     }
 
@@ -242,7 +252,6 @@ impl Environment {
         &self.research_problem
     }
 
-    #[allow(dead_code)] // part of the agents' view of the environment
     pub fn models(&self) -> Option<&Models> {
         self.models.as_ref()
     }
@@ -316,7 +325,9 @@ impl Environment {
     /// trace.json.
     fn record(&mut self, index: usize, step: Step, low: Vec<Step>) -> Result<()> {
         let snapshot = format!("step_{index}_files");
+        let t0 = std::time::Instant::now();
         self.store.snapshot(&self.ws, &snapshot)?;
+        let t1 = t0.elapsed();
         self.events.append(&Event::Step {
             index,
             action: step.action,
@@ -325,7 +336,16 @@ impl Environment {
             low_level_steps: low,
             snapshot: format!("traces/{snapshot}"),
         })?;
-        self.trace.write(&self.env_log.join("trace.json"))
+        let t2 = t0.elapsed();
+        let r = self.trace.write(&self.env_log.join("trace.json"));
+        tracing::debug!(
+            step = index,
+            snapshot_us = t1.as_micros() as u64,
+            event_us = (t2 - t1).as_micros() as u64,
+            trace_us = (t0.elapsed() - t2).as_micros() as u64,
+            "step recorded"
+        );
+        r
     }
 
     fn observe(
@@ -399,6 +419,20 @@ impl Environment {
         self.finished = true;
         self.repl = None;
         let mut problems = Vec::new();
+        let reports: Vec<tamper::TamperReport> = self.tamper.iter().map(|b| b.check()).collect();
+        if !reports.is_empty() {
+            let tampered = reports.iter().any(|r| !r.ok);
+            self.tampered = Some(tampered);
+            if tampered {
+                tracing::warn!(
+                    "read-only files of the task were changed during the run: {reports:?}"
+                );
+            }
+            let text = serde_json::to_string_pretty(&reports).unwrap_or_default();
+            if let Err(e) = std::fs::write(self.env_log.join("tamper.json"), text) {
+                problems.push(format!("could not write tamper.json: {e}"));
+            }
+        }
         if let Err(e) = self.store.snapshot(&self.ws, "step_final_files") {
             problems.push(format!("the final snapshot failed: {e:#}"));
         }
@@ -429,9 +463,11 @@ impl Environment {
         }
     }
 
-    /// Whether read-only copies were changed (see `Workspace::tampered`).
+    /// Whether a read-only file (the prepared original, or the workspace's
+    /// private copy of it) changed during the run; known after `finish`,
+    /// `None` for a task without read-only files.
     pub fn tampered(&self) -> Option<bool> {
-        self.ws.tampered()
+        self.tampered
     }
 }
 
@@ -446,4 +482,20 @@ pub fn invalid_input(info: &ActionInfo) -> String {
 
 fn absolute(p: &Path) -> PathBuf {
     workspace::absolute(p)
+}
+
+/// Hashes of the read-only files: the prepared originals always (a script
+/// that escaped would change them for every later run), and the
+/// workspace's private copies where there are copies.
+fn tamper_baselines(ws: &Workspace) -> Result<Vec<tamper::Baseline>> {
+    if ws.binds().is_empty() {
+        return Ok(Vec::new());
+    }
+    let originals: Vec<PathBuf> = ws.binds().iter().map(|b| b.src.clone()).collect();
+    let mut out = vec![tamper::Baseline::take(Path::new("/"), &originals)?];
+    if ws.mode() == ReadOnlyMode::Copy {
+        let copies: Vec<PathBuf> = ws.binds().iter().map(|b| b.dest.clone()).collect();
+        out.push(tamper::Baseline::take(Path::new("/"), &copies)?);
+    }
+    Ok(out)
 }

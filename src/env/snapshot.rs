@@ -201,7 +201,15 @@ impl Store {
                 }
                 _ => {
                     let started = SystemTime::now();
-                    let (hash, new) = self.ingest(entry.path())?;
+                    let (hash, new) = match self.ingest(entry.path()) {
+                        Ok(x) => x,
+                        // Unreadable, or gone since the walk saw it: the
+                        // snapshot holds everything else.
+                        Err(e) => {
+                            tracing::warn!("snapshot: skipping {rel}: {e:#}");
+                            continue;
+                        }
+                    };
                     stats.hashed += 1;
                     stats.stored_bytes += new;
                     // The stamp was taken before reading: a change while we

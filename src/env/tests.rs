@@ -194,6 +194,31 @@ fn write_and_append_create_files_and_refuse_read_only_ones() {
         "Write File",
         json!({"file_name": "data", "content": "x"}),
     ));
+    // A hard link to a read-only copy does not carry a write to it.
+    std::fs::hard_link(s.ws().join("train.csv"), s.ws().join("alias.csv")).unwrap();
+    let obs = act(
+        &mut env,
+        "Write File",
+        json!({"file_name": "alias.csv", "content": "x"}),
+    );
+    assert!(obs.contains("was written"), "{obs}");
+    let obs = act(
+        &mut env,
+        "Append File",
+        json!({"file_name": "train.py", "content": ""}),
+    );
+    assert!(obs.contains("appended"), "{obs}");
+    std::fs::hard_link(s.ws().join("train.csv"), s.ws().join("alias2.csv")).unwrap();
+    let obs = act(
+        &mut env,
+        "Append File",
+        json!({"file_name": "alias2.csv", "content": "x"}),
+    );
+    assert!(obs.contains("hard links"), "{obs}");
+    assert_eq!(
+        std::fs::read_to_string(s.ws().join("train.csv")).unwrap(),
+        "a,b\n1,2\n"
+    );
     let obs = act(&mut env, "Write File", json!({"file_name": "a.txt"}));
     assert!(
         obs.starts_with("EnvError: The input for Write File"),
@@ -262,18 +287,27 @@ fn execute_script_returns_output_or_errors_and_sees_only_a_clean_environment() {
     );
     let body = obs.lines().nth(1).unwrap();
     let seen: serde_json::Map<String, Value> = serde_json::from_str(body).unwrap();
-    let mut keys: Vec<&str> = seen.keys().map(String::as_str).collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "CUDA_VISIBLE_DEVICES",
-            "HOME",
-            "LANG",
-            "PATH",
-            "PYTHONUNBUFFERED"
-        ]
-    );
+    // A whitelist: locale, time zone and thread counts may pass through;
+    // nothing else of the test process (CARGO_*, keys) does.
+    let allowed = [
+        "CUDA_VISIBLE_DEVICES",
+        "HOME",
+        "PATH",
+        "PYTHONUNBUFFERED",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+    ];
+    for k in seen.keys() {
+        assert!(allowed.contains(&k.as_str()), "the script saw {k}");
+    }
+    for k in ["CUDA_VISIBLE_DEVICES", "HOME", "PATH", "PYTHONUNBUFFERED"] {
+        assert!(seen.contains_key(k), "the script lacks {k}");
+    }
     assert_eq!(seen["CUDA_VISIBLE_DEVICES"], "3");
     assert_eq!(seen["HOME"], s.ws().display().to_string());
 
@@ -294,6 +328,18 @@ fn execute_script_returns_output_or_errors_and_sees_only_a_clean_environment() {
         json!({"script_name": "missing.py"}),
     );
     assert!(obs.contains("does not exist"), "{obs}");
+    // Direct primitive calls are low-level steps too.
+    let low = env.trace().low_level_steps();
+    let runs: Vec<_> = low
+        .iter()
+        .filter(|s| s.action.name == "Execute Script")
+        .collect();
+    assert_eq!(
+        runs.len(),
+        2,
+        "two scripts ran; the refusal is not recorded"
+    );
+    assert_eq!(runs[1].action.args, json!({"script_name": "bad.py"}));
     // Output went to the run's log with prefixes.
     let log = std::fs::read_to_string(s.log_dir().join("log")).unwrap();
     assert!(log.contains("STDOUT: partial\n"), "{log}");
@@ -884,4 +930,33 @@ fn resume_beyond_the_last_step_is_refused() {
     );
     let err = format!("{:#}", r.unwrap_err());
     assert!(err.contains("steps 0 to 0 only"), "{err}");
+}
+
+#[test]
+fn a_changed_read_only_copy_is_reported_as_tampering() {
+    let s = Setup::new();
+    let mut env = s.start();
+    act(
+        &mut env,
+        "Write File",
+        json!({"file_name": "sneak.py", "content": "import os\nos.chmod('train.csv', 0o644)\nopen('train.csv', 'w').write('forged')\n"}),
+    );
+    act(
+        &mut env,
+        "Execute Script",
+        json!({"script_name": "sneak.py"}),
+    );
+    env.finish("final_answer", None).unwrap();
+    assert_eq!(env.tampered(), Some(true));
+    let report = read(&s.log_dir().join("env_log/tamper.json"));
+    assert!(report.contains("train.csv"), "{report}");
+    // The prepared original is untouched; only the private copy changed.
+    let orig = s.dir.path().join("bench/toy/env/train.csv");
+    assert_eq!(read(&orig), "a,b\n1,2\n");
+
+    let s2 = Setup::new();
+    let mut env = s2.start();
+    act(&mut env, "List Files", json!({"dir_path": "."}));
+    env.finish("final_answer", None).unwrap();
+    assert_eq!(env.tampered(), Some(false));
 }

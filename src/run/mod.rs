@@ -23,7 +23,7 @@ use crate::cli::{GlobalArgs, LlmArgs, RunArgs, SandboxArgs};
 use crate::env::workspace::ReadOnlyMode;
 use crate::env::{EnvConfig, Environment, HarnessError, Interrupted, ResumeFrom};
 use crate::llm::{LlmError, Models};
-use crate::sandbox::{NoSandbox, Sandbox};
+use crate::sandbox::Sandbox;
 use crate::task::discover;
 use crate::{python, ui};
 use agent::AgentSetup;
@@ -44,12 +44,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         );
     }
     let sandbox = make_sandbox(&args.sandbox)?;
-    let mem_limit = args
-        .sandbox
-        .mem_limit
-        .as_deref()
-        .map(parse_size)
-        .transpose()?;
+    let mem_limit = args.sandbox.mem_limit;
     check_log_dir(args)?;
     let resume = args.resume.as_ref().map(|d| ResumeFrom {
         log_dir: d.clone(),
@@ -59,8 +54,8 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         // Fails on a bad --resume before anything is written.
         crate::env::resume::load(r, &args.log_dir)?;
     }
-    let models = make_models(&args.llm, &args.log_dir)?;
     let agent_log = args.log_dir.join("agent_log");
+    let models = make_models(&args.llm, &args.log_dir)?;
     std::fs::create_dir_all(&agent_log)
         .with_context(|| format!("could not create {}", agent_log.display()))?;
     let mut agent = agent::make(AgentSetup {
@@ -77,7 +72,6 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         sandbox.name(),
         model_names(models.as_ref()),
     );
-    let accounts = models.clone();
     keep_previous_record(&args.log_dir)?;
     record.write(&args.log_dir)?;
     let py = python::resolve(args.python.as_deref());
@@ -122,7 +116,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     record.exit_reason = Some(reason);
     record.error = error.clone();
     record.tampered = env.tampered();
-    if let Some(m) = &accounts {
+    if let Some(m) = env.models() {
         let (usage, cost) = m.totals();
         record.tokens = record::Tokens {
             input: usage.input_tokens,
@@ -256,17 +250,15 @@ fn same_path(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The one place that decides how agent-caused commands are confined.
+/// The one place that decides how agent-caused commands are confined:
+/// bubblewrap for `auto`/`bwrap` (or a clear failure), no confinement only
+/// for an explicit `none`, with a warning.
 fn make_sandbox(args: &SandboxArgs) -> Result<Arc<dyn Sandbox>> {
-    match record::sandbox_flag(args).as_str() {
-        "none" => {
-            ui::warn("--sandbox none: scripts the agent runs are not confined and have your rights");
-            Ok(Arc::new(NoSandbox))
-        }
-        _ => bail!(
-            "the bubblewrap sandbox is not yet available in this build; pass --sandbox none to run scripts unconfined"
-        ),
+    let sandbox = crate::sandbox::select(args.sandbox)?;
+    if sandbox.name() == "none" {
+        ui::warn(crate::sandbox::NONE_WARNING);
     }
+    Ok(Arc::from(sandbox))
 }
 
 /// How read-only files appear: mounted by a sandbox that can, else copied.
@@ -278,15 +270,13 @@ fn read_only_mode(sandbox: &dyn Sandbox) -> ReadOnlyMode {
     }
 }
 
-/// The models of the three roles, if the run names any; their calls are
-/// recorded under `<log_dir>/agent_log/`.
+/// The models of the three roles, if the run names any (the actions agent
+/// needs none unless its list holds LLM-backed actions). Every call is
+/// recorded under `<log-dir>/agent_log/`.
 fn make_models(llm: &LlmArgs, log_dir: &Path) -> Result<Option<Models>> {
     if llm.llm.is_none() && llm.fast_llm.is_none() && llm.edit_script_llm.is_none() {
         return Ok(None);
     }
-    // Checked without the log folder first, so a bad model name leaves
-    // nothing behind.
-    Models::from_args(llm, None)?;
     Models::from_args(llm, Some(log_dir)).map(Some)
 }
 
@@ -296,37 +286,4 @@ fn model_names(models: Option<&Models>) -> Option<ModelNames> {
         fast: m.fast.name().to_string(),
         edit: m.edit.name().to_string(),
     })
-}
-
-/// `8G`, `512M`, `64K` or a plain number of bytes.
-pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n: &f64| *n > 0.0 && n.is_finite())
-        .with_context(|| format!("--mem-limit {s:?} is not a size; write e.g. 8G or 512M"))?;
-    Ok((n * mult as f64) as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse_with_units() {
-        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
-        assert_eq!(parse_size("8g").unwrap(), 8 << 30);
-        assert_eq!(parse_size("1000").unwrap(), 1000);
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("-1G").is_err());
-    }
 }

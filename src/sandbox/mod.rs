@@ -6,20 +6,40 @@
 //! `Command`; `run` supervises every kind the same way: its own process
 //! group, output streamed to a sink, a wall-clock timeout and an output cap
 //! that kill the whole group, and no process left behind afterwards.
+//!
+//! Kinds: `bwrap` (bwrap.rs) and `none` (none.rs), chosen by `select`.
+//! Memory and process limits are cgroups (limits.rs) that the child joins
+//! before it runs; the read-only-file check is tamper.rs; the policies mlab
+//! uses for agent code and graders are built in policy.rs.
 
+mod bwrap;
+pub mod exec;
+mod limits;
 mod none;
+mod policy;
+mod select;
+pub mod tamper;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Read;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+pub use bwrap::Bwrap;
+// parse_size and DEFAULT_MAX_PROCS are for the modules that build runs.
+#[allow(unused_imports)]
+pub use limits::{describe_support, parse_size, parse_size_arg};
 pub use none::NoSandbox;
+#[allow(unused_imports)]
+pub use policy::{agent_policy, grader_policy, AgentSetup, DEFAULT_MAX_PROCS};
+pub use select::{probe, select, NONE_WARNING};
 
 /// Which pipe a chunk of output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,16 +55,23 @@ pub struct Bind {
     pub dest: PathBuf,
 }
 
-/// What a command may see and use.
+/// What a command may see and use. Under `bwrap` the system is visible
+/// read-only and /tmp is private; under `none` only `workdir`, `env` and the
+/// limits apply (read-only binds into the workdir become copies).
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// Working directory; bound read-write.
+    /// Working directory; bound read-write, unless `read_only` binds it too
+    /// (graders), which keeps it read-only.
     pub workdir: PathBuf,
     /// Extra paths bound read-only (read-only task files, the task venv).
+    /// A destination inside `workdir` that does not exist yet gets an empty
+    /// placeholder there, on which the file is mounted.
     pub read_only: Vec<Bind>,
     /// Extra paths bound read-write.
     pub read_write: Vec<Bind>,
-    /// Paths that must be invisible inside (answers, logs, keys).
+    /// Paths (as seen inside) that must be invisible: answers, logs, keys.
+    /// Folders become empty, files read as empty; anything bound below a
+    /// hidden folder is visible again.
     pub hidden: Vec<PathBuf>,
     /// The child's whole environment; nothing else is inherited.
     pub env: Vec<(String, String)>,
@@ -124,16 +151,30 @@ pub fn run(
     sink: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<Outcome> {
     let start = Instant::now();
-    let mut child = spawn(sandbox, argv, policy, Stdio::null())?;
+    let Started { mut child, limits } = start_command(sandbox, argv, policy, Stdio::null())?;
     let pgid = child.id() as i32;
-    let (tx, rx) = mpsc::sync_channel::<(Stream, Vec<u8>)>(64);
+    // The process group, and (when there are limits) everything in the
+    // command's cgroups, which also catches processes that left the group.
+    let kill_everything = || {
+        signal_group(pgid);
+        if let Some(l) = &limits {
+            l.kill_all();
+        }
+    };
+    // Output chunks, and None once the main process has exited.
+    let (tx, rx) = mpsc::sync_channel::<Option<(Stream, Vec<u8>)>>(64);
     let readers = [
         pump(
             child.stdout.take().expect("piped"),
             Stream::Stdout,
             tx.clone(),
         ),
-        pump(child.stderr.take().expect("piped"), Stream::Stderr, tx),
+        pump(
+            child.stderr.take().expect("piped"),
+            Stream::Stderr,
+            tx.clone(),
+        ),
+        watch_exit(pgid, tx),
     ];
     let mut breach = None;
     let mut output_bytes = 0u64;
@@ -144,37 +185,42 @@ pub fn run(
             None => Duration::from_secs(3600),
         };
         match rx.recv_timeout(wait) {
-            Ok((stream, chunk)) => {
+            Ok(Some((stream, chunk))) => {
                 output_bytes += chunk.len() as u64;
                 if let Some(max) = policy.max_output {
                     if output_bytes > max {
                         breach.get_or_insert(Breach::Output(max));
-                        kill_group(pgid);
+                        kill_everything();
                         continue;
                     }
                 }
                 sink(stream, &chunk);
             }
+            // The main process has exited: anything it left behind is
+            // killed, which also closes the pipes those processes held.
+            Ok(None) => kill_everything(),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     breach.get_or_insert(Breach::Timeout(policy.timeout.unwrap_or_default()));
-                    kill_group(pgid);
+                    kill_everything();
                     // Readers end once every holder of the pipes is dead.
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        // Once the main process has exited, anything it left behind in its
-        // group is killed, which also closes the pipes those processes held.
-        if let Ok(Some(_)) = child.try_wait() {
-            kill_group(pgid);
         }
     }
     for r in readers {
         let _ = r.join();
     }
     let status = child.wait().context("waiting for the sandboxed command")?;
-    kill_group(pgid);
+    kill_everything();
+    if breach.is_none() {
+        if let Some(bytes) = limits.as_ref().and_then(|l| l.memory_breach()) {
+            breach = Some(Breach::Memory(bytes));
+        }
+    }
+    // Removes the cgroups.
+    drop(limits);
     use std::os::unix::process::ExitStatusExt;
     Ok(Outcome {
         code: status.code(),
@@ -186,20 +232,77 @@ pub fn run(
 }
 
 /// Spawns `argv` under `policy` in a new process group with piped output,
-/// for callers that talk to the process themselves (the Python REPL).
-/// Stop it with [`kill_group`] on its pid.
+/// for callers that talk to the process themselves (the Python REPL, a
+/// grader worker). Memory and process limits apply as in [`run`]; the wall
+/// timeout and output cap are the caller's to enforce. Stop it with
+/// [`kill_group`] on its pid, which also removes its cgroups. The process
+/// is killed if mlab dies, whichever thread called this.
 pub fn spawn(
     sandbox: &dyn Sandbox,
     argv: &[OsString],
     policy: &Policy,
     stdin: Stdio,
 ) -> Result<Child> {
+    let Started { child, limits } = start_command(sandbox, argv, policy, stdin)?;
+    if let Some(l) = limits {
+        live()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(child.id() as i32, l);
+    }
+    Ok(child)
+}
+
+/// A started command and the cgroups that limit it.
+struct Started {
+    child: Child,
+    limits: Option<limits::Limits>,
+}
+
+fn start_command(
+    sandbox: &dyn Sandbox,
+    argv: &[OsString],
+    policy: &Policy,
+    stdin: Stdio,
+) -> Result<Started> {
+    reap_finished();
     let mut cmd = sandbox.command(argv, policy)?;
     cmd.stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    cmd.spawn().with_context(|| {
+    let limits = limits::Limits::create(policy)?;
+    let join_files = match &limits {
+        Some(l) => l.join_files()?,
+        None => Vec::new(),
+    };
+    let fds: Vec<RawFd> = join_files.iter().map(|f| f.as_raw_fd()).collect();
+    let nproc = limits.as_ref().and_then(|l| l.nproc_fallback);
+    // SAFETY: runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: write, setrlimit and prctl are
+    // plain system calls, and nothing here allocates (`fds` is only read).
+    unsafe {
+        cmd.pre_exec(move || {
+            // Joining before exec means every process the command starts is
+            // born inside the limits. "0" names the writing process.
+            for &fd in &fds {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if let Some(n) = nproc {
+                let lim = libc::rlimit {
+                    rlim_cur: n as libc::rlim_t,
+                    rlim_max: n as libc::rlim_t,
+                };
+                libc::setrlimit(libc::RLIMIT_NPROC, &lim);
+            }
+            // Dies with mlab (bwrap passes this on to the sandbox).
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let child = spawn_from_keeper(cmd).with_context(|| {
         format!(
             "could not start {:?} under the '{}' sandbox",
             argv.first()
@@ -207,20 +310,91 @@ pub fn spawn(
                 .unwrap_or_default(),
             sandbox.name()
         )
-    })
+    })?;
+    drop(join_files);
+    Ok(Started { child, limits })
+}
+
+/// Spawns from one thread that lives as long as mlab. The parent-death
+/// signal (ours, and bwrap's --die-with-parent) fires when the *thread*
+/// that forked exits, so spawning from a short-lived worker thread (tokio's
+/// blocking pool) would kill a long-lived REPL or grader for no reason.
+fn spawn_from_keeper(cmd: Command) -> std::io::Result<Child> {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static KEEPER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("mlab-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("could not start the spawner thread");
+        tx
+    });
+    let (tx, rx) = mpsc::channel();
+    keeper
+        .send((cmd, tx))
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    rx.recv()
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+}
+
+/// Limits of commands started by [`spawn`], by process group.
+fn live() -> &'static Mutex<HashMap<i32, limits::Limits>> {
+    static LIVE: OnceLock<Mutex<HashMap<i32, limits::Limits>>> = OnceLock::new();
+    LIVE.get_or_init(Mutex::default)
+}
+
+/// Removes the cgroups of spawned commands that have ended on their own.
+fn reap_finished() {
+    limits::retry_leftovers();
+    let mut map = live().lock().unwrap_or_else(|e| e.into_inner());
+    map.retain(|_, l| !l.is_empty());
 }
 
 /// Kills every process in group `pgid` (ignoring a group that is gone).
+/// For a command from [`spawn`], also kills whatever is left in its
+/// cgroups and removes them.
 pub fn kill_group(pgid: i32) {
+    signal_group(pgid);
+    let spawned = live()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&pgid);
+    // Dropping the limits kills the rest and removes the cgroups.
+    drop(spawned);
+}
+
+fn signal_group(pgid: i32) {
     use nix::sys::signal::{killpg, Signal};
     use nix::unistd::Pid;
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
 
+/// Sends None once process `pid` has exited, without reaping it (the
+/// caller's `Child::wait` does that), so that the supervisor learns of the
+/// exit even while background processes keep the pipes open.
+fn watch_exit(
+    pid: i32,
+    tx: mpsc::SyncSender<Option<(Stream, Vec<u8>)>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use nix::errno::Errno;
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
+        use nix::unistd::Pid;
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        while waitid(Id::Pid(Pid::from_raw(pid)), flags) == Err(Errno::EINTR) {}
+        let _ = tx.send(None);
+    })
+}
+
 fn pump<R: Read + Send + 'static>(
     mut pipe: R,
     stream: Stream,
-    tx: mpsc::SyncSender<(Stream, Vec<u8>)>,
+    tx: mpsc::SyncSender<Option<(Stream, Vec<u8>)>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
@@ -228,7 +402,7 @@ fn pump<R: Read + Send + 'static>(
             match pipe.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((stream, buf[..n].to_vec())).is_err() {
+                    if tx.send(Some((stream, buf[..n].to_vec()))).is_err() {
                         break;
                     }
                 }
@@ -305,6 +479,70 @@ mod tests {
         assert_eq!(o.code, Some(0));
         std::thread::sleep(Duration::from_millis(1500));
         assert!(!marker.exists(), "the background child survived");
+    }
+
+    #[test]
+    fn a_spawned_process_outlives_the_thread_that_started_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = policy(dir.path());
+        // The parent-death signal follows the forking thread; a worker
+        // started from a short-lived thread must not die with it.
+        let mut child = std::thread::spawn(move || {
+            spawn(&NoSandbox, &sh("sleep 5"), &p, Stdio::null()).unwrap()
+        })
+        .join()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(child.try_wait().unwrap().is_none(), "the worker died");
+        kill_group(child.id() as i32);
+        assert!(child.wait().is_ok());
+    }
+
+    #[test]
+    fn killing_a_spawned_group_removes_its_cgroup() {
+        let Some(pids) = limits::find_own_for_tests("pids") else {
+            eprintln!("SKIPPED: no pids cgroup controller here");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = policy(dir.path());
+        p.max_procs = Some(50);
+        let mut child = spawn(&NoSandbox, &sh("sleep 30 & sleep 30"), &p, Stdio::null()).unwrap();
+        let ours = |d: &std::path::Path| {
+            std::fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("mlab-{}-", std::process::id()))
+                })
+                .map(|e| e.path())
+                .collect::<Vec<_>>()
+        };
+        let made = ours(&pids);
+        assert!(!made.is_empty(), "no cgroup was made");
+        let procs = || -> usize {
+            made.iter()
+                .map(|d| {
+                    std::fs::read_to_string(d.join("cgroup.procs"))
+                        .unwrap()
+                        .lines()
+                        .count()
+                })
+                .sum()
+        };
+        // The shell and both sleeps, once the shell has forked.
+        let until = Instant::now() + Duration::from_secs(5);
+        while procs() < 3 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(procs(), 3, "the command is not in its cgroup");
+        kill_group(child.id() as i32);
+        let _ = child.wait();
+        for d in made {
+            assert!(!d.exists(), "{} was left behind", d.display());
+        }
     }
 
     #[test]

@@ -126,7 +126,15 @@ pub fn kaggle_credentials_present() -> bool {
 fn prepare_one(task: &Task, py: &python::Python, args: &PrepareArgs) -> Result<()> {
     let script_dir = task.script_dir();
     let marker = script_dir.join(PREPARED_MARKER);
-    if let Some(slug) = &task.spec.requires.kaggle {
+    // With --data-dir the archive may already be on disk; prepare.py itself
+    // asks for consent and credentials only if it must download after all.
+    let kaggle = task
+        .spec
+        .requires
+        .kaggle
+        .as_ref()
+        .filter(|_| args.data_dir.is_none());
+    if let Some(slug) = kaggle {
         if !kaggle_credentials_present() {
             bail!(
                 "this task downloads the Kaggle competition '{slug}' and no Kaggle credentials \

@@ -68,20 +68,13 @@ impl Toy {
         p
     }
 
-    /// `mlab run` on the toy task with an actions file, not yet started.
+    /// `mlab run` on the toy task with an actions file, not yet started
+    /// (`--sandbox none` unless `extra` names a sandbox).
     pub fn command(&self, actions: &Path, log: &Path, extra: &[&str]) -> Command {
         let mut c = common::mlab();
         c.arg("--benchmarks-dir")
             .arg(self.path().join("bench"))
-            .args([
-                "run",
-                "--task",
-                "toy",
-                "--agent",
-                "actions",
-                "--sandbox",
-                "none",
-            ])
+            .args(["run", "--task", "toy", "--agent", "actions"])
             .arg("--actions")
             .arg(actions)
             .arg("--log-dir")
@@ -92,6 +85,10 @@ impl Toy {
             .arg(real_python())
             .args(extra)
             .stdin(std::process::Stdio::null());
+        // Unconfined unless the test asks for a sandbox.
+        if !extra.contains(&"--sandbox") {
+            c.args(["--sandbox", "none"]);
+        }
         c
     }
 

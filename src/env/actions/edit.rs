@@ -261,7 +261,9 @@ fn undo_edit_script(script: &str, ctx: &mut Ctx) -> Result<String, ActionError> 
             io_reason(&e)
         ))
     })?;
-    files::write_text(ctx, script, &content)?;
+    // Written directly: the original recorded Undo itself, not a Write.
+    files::replace_file(&target.host, content.as_bytes())
+        .map_err(|e| ActionError::io(format!("cannot write {script}: {}", io_reason(&e))))?;
     std::fs::remove_file(newest).map_err(|e| {
         ActionError::io(format!(
             "cannot remove the used backup of {script}: {}",

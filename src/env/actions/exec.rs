@@ -35,56 +35,36 @@ pub struct ExecSetup {
     /// Also echo script output to mlab's stderr.
     pub echo_stderr: bool,
     pub mem_limit: Option<u64>,
-    /// Paths a sandbox must hide from scripts (the log folder, the hidden
-    /// task files).
+    /// Paths a sandbox must hide from scripts: the log folder and the
+    /// benchmarks folder (this task's answers, every other task).
     pub hidden: Vec<PathBuf>,
     /// Set when the user interrupts the run.
     pub interrupt: Arc<AtomicBool>,
 }
 
-/// The policy every agent-caused command runs under. The one place that
-/// decides what a script may see: a sandbox that mounts read-only files
-/// gets them as read-only binds; the workspace is the working folder.
+/// The policy every agent-caused command runs under (Execute Script and the
+/// Python session): the sandbox's agent policy over this workspace. A
+/// sandbox that mounts files gets the read-only files as binds; without one
+/// they are already private copies. The environment is a whitelist (no API
+/// keys, no MLAB_*), with CUDA_VISIBLE_DEVICES from `--device`.
 pub fn script_policy(ws: &Workspace, setup: &ExecSetup, timeout: Option<Duration>) -> Policy {
     let read_only = match ws.mode() {
         ReadOnlyMode::Bind => ws.binds().to_vec(),
         ReadOnlyMode::Copy => Vec::new(),
     };
-    Policy {
-        workdir: ws.root().to_path_buf(),
+    sandbox::agent_policy(&sandbox::AgentSetup {
+        workspace: ws.root().to_path_buf(),
         read_only,
-        read_write: Vec::new(),
         hidden: setup.hidden.clone(),
-        env: script_env(ws, setup),
+        python: Some(setup.python.clone()),
+        device: Some(setup.device.clone()),
         timeout,
         mem_limit: setup.mem_limit,
-        max_procs: None,
         // Output is bounded by mlab as it streams; a chatty training script
         // is not killed for printing.
         max_output: None,
-        network: false,
-        gpu: true,
-    }
-}
-
-/// The whole environment a script sees.
-fn script_env(ws: &Workspace, setup: &ExecSetup) -> Vec<(String, String)> {
-    let mut path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-    // The task Python's own folder first, so `python` in a subprocess is it.
-    if let Some(dir) = setup.python.parent().filter(|d| !d.as_os_str().is_empty()) {
-        path = format!("{}:{path}", dir.display());
-    }
-    let lang = std::env::var("LANG")
-        .ok()
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "C.UTF-8".into());
-    vec![
-        ("PATH".into(), path),
-        ("HOME".into(), ws.root().display().to_string()),
-        ("LANG".into(), lang),
-        ("PYTHONUNBUFFERED".into(), "1".into()),
-        ("CUDA_VISIBLE_DEVICES".into(), setup.device.clone()),
-    ]
+        max_procs: None,
+    })
 }
 
 /// How a workspace-relative path is passed on a command line: a name that

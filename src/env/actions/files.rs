@@ -6,8 +6,9 @@
 //! or after following links.
 
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::PathBuf;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Map, Value};
 
@@ -174,7 +175,7 @@ pub fn write_text(ctx: &mut Ctx, file_name: &str, content: &str) -> Result<Strin
     let r = writable(ctx, file_name)?;
     let args = json!({"file_name": file_name, "content": content});
     let result = make_parent(&r)
-        .and_then(|_| std::fs::write(&r.host, content))
+        .and_then(|_| replace_file(&r.host, content.as_bytes()))
         .map(|_| format!("The file {file_name} was written."))
         .map_err(|e| ActionError::io(format!("cannot write file {file_name}: {}", io_reason(&e))));
     record_result(ctx, WRITE_FILE, args, &result);
@@ -184,6 +185,11 @@ pub fn write_text(ctx: &mut Ctx, file_name: &str, content: &str) -> Result<Strin
 /// Adds text at the end of a file (the Append File primitive).
 pub fn append_text(ctx: &mut Ctx, file_name: &str, content: &str) -> Result<String, ActionError> {
     let r = writable(ctx, file_name)?;
+    if std::fs::metadata(&r.host).is_ok_and(|m| m.nlink() > 1) {
+        return Err(ActionError::env(format!(
+            "cannot append to {file_name}: it has other hard links, and a write through them could change another file; copy it to a new name first"
+        )));
+    }
     let args = json!({"file_name": file_name, "content": content});
     let result = make_parent(&r)
         .and_then(|_| {
@@ -253,6 +259,27 @@ fn record_result(ctx: &mut Ctx, name: &str, args: Value, result: &Result<String,
         }
         Err(_) => {}
     }
+}
+
+/// Replaces the file at `host` with `content` through a new file renamed
+/// over it: the old inode is never written, so a hard link the agent made
+/// (to a read-only copy, say) cannot carry the write elsewhere. The new
+/// file keeps the old one's permissions.
+pub fn replace_file(host: &Path, content: &[u8]) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = format!(".mlab-write-{}-{n}", std::process::id());
+    let tmp = host.with_file_name(name);
+    let result = std::fs::write(&tmp, content)
+        .and_then(|_| match std::fs::metadata(host) {
+            Ok(old) => std::fs::set_permissions(&tmp, old.permissions()),
+            Err(_) => Ok(()),
+        })
+        .and_then(|_| std::fs::rename(&tmp, host));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn make_parent(r: &Resolved) -> std::io::Result<()> {

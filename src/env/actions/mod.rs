@@ -94,12 +94,33 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs `info` with `args` (a JSON object).
+/// Runs `info` with `args` (a JSON object). A primitive called directly is
+/// recorded as a low-level step too, as the original did (the file
+/// primitives record themselves, also when high-level actions use them).
 pub fn dispatch(
     info: &ActionInfo,
     args: &Map<String, Value>,
     ctx: &mut Ctx,
 ) -> Result<String, ActionError> {
+    let result = run(info, args, ctx);
+    if info.is_primitive && info.family != Family::Files {
+        let kept: Map<String, Value> = info
+            .usage
+            .iter()
+            .filter_map(|a| args.get(a.key).map(|v| (a.key.to_string(), v.clone())))
+            .collect();
+        match &result {
+            Ok(obs) => ctx.record(info.name, Value::Object(kept), obs),
+            Err(ActionError::Env { msg, io: true }) => {
+                ctx.record(info.name, Value::Object(kept), &format!("EnvError: {msg}"))
+            }
+            Err(_) => {}
+        }
+    }
+    result
+}
+
+fn run(info: &ActionInfo, args: &Map<String, Value>, ctx: &mut Ctx) -> Result<String, ActionError> {
     match info.family {
         Family::Files => files::dispatch(info.name, args, ctx),
         Family::Exec => exec::execute_script(args, ctx),

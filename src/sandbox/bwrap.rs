@@ -1,0 +1,615 @@
+//! The `bwrap` sandbox: a command runs in fresh namespaces made by
+//! bubblewrap, seeing the system read-only, its workspace read-write and
+//! nothing of what the policy hides.
+//!
+//! This file only turns a `Policy` into bwrap's arguments (plus empty
+//! placeholders in the workspace where read-only files are mounted). How
+//! bwrap is found and checked is in `select.rs`; limits and supervision are
+//! shared with the other sandboxes in `mod.rs` and `limits.rs`.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use super::{Policy, Sandbox};
+
+/// bubblewrap at a known path, known to work on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bwrap {
+    pub path: PathBuf,
+    /// Whether bwrap may make a user namespace for the sandbox (and so
+    /// forbid further ones inside). False only with a setuid bwrap on a
+    /// kernel without unprivileged user namespaces.
+    pub userns: bool,
+}
+
+impl Sandbox for Bwrap {
+    fn name(&self) -> &'static str {
+        "bwrap"
+    }
+
+    fn command(&self, argv: &[OsString], policy: &Policy) -> Result<Command> {
+        if argv.is_empty() {
+            bail!("empty command");
+        }
+        let plan = Plan::new(policy)?;
+        plan.make_placeholders()?;
+        let args = self.args_for(&plan, argv, policy);
+        tracing::debug!("bwrap {:?}", args);
+        let mut cmd = Command::new(&self.path);
+        // bwrap gets the whitelist through --setenv; it needs nothing itself.
+        cmd.env_clear().args(args);
+        Ok(cmd)
+    }
+}
+
+impl Bwrap {
+    /// bwrap's arguments (after the program name) for `argv` under `policy`.
+    #[cfg(test)]
+    pub fn args(&self, argv: &[OsString], policy: &Policy) -> Result<Vec<OsString>> {
+        let plan = Plan::new(policy)?;
+        Ok(self.args_for(&plan, argv, policy))
+    }
+
+    fn args_for(&self, plan: &Plan, argv: &[OsString], policy: &Policy) -> Vec<OsString> {
+        let mut a = Args::default();
+        // The system (and with it the Python environment) read-only, a
+        // fresh /dev and /proc that show only what is inside.
+        a.push(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
+        // --dev leaves /dev/shm as a plain directory; multiprocessing needs
+        // a writable one.
+        a.push(["--tmpfs", "/dev/shm"]);
+        if policy.gpu {
+            for node in gpu_nodes() {
+                a.push(["--dev-bind"]);
+                a.path(&node);
+                a.path(&node);
+            }
+        }
+        for op in &plan.ops {
+            match op {
+                Op::Bind { src, dest, write } => {
+                    a.push([if *write { "--bind" } else { "--ro-bind" }]);
+                    a.path(src);
+                    a.path(dest);
+                }
+                Op::Mask { path, dir, sealed } => {
+                    if *dir {
+                        a.push(["--tmpfs"]);
+                        a.path(path);
+                        if *sealed {
+                            a.push(["--remount-ro"]);
+                            a.path(path);
+                        }
+                    } else {
+                        a.push(["--ro-bind", "/dev/null"]);
+                        a.path(path);
+                    }
+                }
+            }
+        }
+        a.push(["--chdir"]);
+        a.path(&plan.workdir);
+        a.push(["--unshare-all"]);
+        if policy.network {
+            a.push(["--share-net"]);
+        }
+        if self.userns {
+            // A nested user namespace would give back capabilities inside it.
+            a.push(["--unshare-user", "--disable-userns"]);
+        }
+        a.push([
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--clearenv",
+        ]);
+        for (k, v) in &policy.env {
+            a.push(["--setenv", k, v]);
+        }
+        a.push(["--"]);
+        a.0.extend(argv.iter().cloned());
+        a.0
+    }
+}
+
+#[derive(Default)]
+struct Args(Vec<OsString>);
+
+impl Args {
+    fn push<const N: usize>(&mut self, items: [&str; N]) {
+        self.0.extend(items.iter().map(OsString::from));
+    }
+    fn path(&mut self, p: &Path) {
+        self.0.push(p.as_os_str().to_owned());
+    }
+}
+
+/// One step of building the sandbox's file tree, applied in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Bind {
+        src: PathBuf,
+        dest: PathBuf,
+        write: bool,
+    },
+    /// An empty tmpfs over a directory or /dev/null over a file. A sealed
+    /// one is also made read-only: a hidden folder with nothing bound below
+    /// it. The private /tmp is never sealed.
+    Mask {
+        path: PathBuf,
+        dir: bool,
+        sealed: bool,
+    },
+}
+
+impl Op {
+    fn dest(&self) -> &Path {
+        match self {
+            Op::Bind { dest, .. } => dest,
+            Op::Mask { path, .. } => path,
+        }
+    }
+}
+
+/// The policy's paths resolved on the host and put in mount order.
+struct Plan {
+    workdir: PathBuf,
+    ops: Vec<Op>,
+}
+
+impl Plan {
+    fn new(policy: &Policy) -> Result<Plan> {
+        let workdir = fs::canonicalize(&policy.workdir).with_context(|| {
+            format!(
+                "the sandbox's working directory {} does not exist",
+                policy.workdir.display()
+            )
+        })?;
+        let mut binds = Vec::new();
+        for b in &policy.read_only {
+            binds.push(bind(&b.src, &b.dest, false)?);
+        }
+        // A workdir that is also bound read-only (graders) stays read-only.
+        if !binds.iter().any(|b| b.dest() == workdir) {
+            binds.insert(
+                0,
+                Op::Bind {
+                    src: workdir.clone(),
+                    dest: workdir.clone(),
+                    write: true,
+                },
+            );
+        }
+        for b in &policy.read_write {
+            binds.push(bind(&b.src, &b.dest, true)?);
+        }
+
+        let mut masks: Vec<(PathBuf, bool)> = vec![(PathBuf::from("/tmp"), true)];
+        if !policy.network {
+            // Unix sockets in /run (D-Bus, container engines) stay reachable
+            // on a read-only mount, and no network namespace covers them.
+            for run in ["/run", "/var/run"] {
+                let p = Path::new(run);
+                if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                    masks.push((p.to_path_buf(), true));
+                }
+            }
+        }
+        for h in &policy.hidden {
+            let Ok(path) = fs::canonicalize(h) else {
+                continue; // nothing there to hide
+            };
+            if path == Path::new("/") {
+                bail!("cannot hide / itself: name the folders to hide instead");
+            }
+            masks.push((path.clone(), path.is_dir()));
+        }
+
+        // A mask inside another is redundant unless a bind in between shows
+        // that part again; kept, bwrap could not even make its mount point
+        // on the outer (read-only) tmpfs.
+        let covered = |m: &Path| {
+            masks.iter().any(|(outer, _)| {
+                outer != m
+                    && m.starts_with(outer)
+                    && !binds
+                        .iter()
+                        .any(|b| m.starts_with(b.dest()) && b.dest().starts_with(outer))
+            })
+        };
+        let masks: Vec<(PathBuf, bool)> =
+            masks.iter().filter(|(m, _)| !covered(m)).cloned().collect();
+        let mut ops: Vec<Op> = masks
+            .into_iter()
+            .map(|(path, dir)| {
+                let sealed =
+                    path != Path::new("/tmp") && !binds.iter().any(|b| b.dest().starts_with(&path));
+                Op::Mask { path, dir, sealed }
+            })
+            .collect();
+        ops.extend(binds);
+        // Parents before children, so that a bind inside a hidden folder
+        // (the venv in a hidden home) is laid on top of its mask, and a mask
+        // inside a bound folder hides part of it. At equal depth, masks go
+        // first so that an explicit bind wins. The sort is stable, so the
+        // policy's own order settles the rest.
+        ops.sort_by_key(|op| (depth(op.dest()), matches!(op, Op::Bind { .. })));
+        ops.dedup();
+        Ok(Plan { workdir, ops })
+    }
+
+    /// Creates empty files or folders where binds land inside a writable
+    /// host folder (the workspace), since bwrap cannot create them on the
+    /// read-only root. Destinations elsewhere must exist or lie under a mask.
+    fn make_placeholders(&self) -> Result<()> {
+        let writable: Vec<&Path> = self
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Bind {
+                    dest, write: true, ..
+                } => Some(dest.as_path()),
+                _ => None,
+            })
+            .collect();
+        let masked: Vec<&Path> = self
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Mask {
+                    path, dir: true, ..
+                } => Some(path.as_path()),
+                _ => None,
+            })
+            .collect();
+        for op in &self.ops {
+            let Op::Bind { src, dest, .. } = op else {
+                continue;
+            };
+            if dest.symlink_metadata().is_ok() {
+                continue;
+            }
+            // The innermost mount over dest decides where it must be made.
+            let host = writable
+                .iter()
+                .filter(|w| dest.starts_with(w) && *w != dest);
+            let under_mask = masked.iter().filter(|m| dest.starts_with(m));
+            let host_depth = host.map(|p| depth(p)).max();
+            let mask_depth = under_mask.map(|p| depth(p)).max();
+            match (host_depth, mask_depth) {
+                (Some(h), m) if m.is_none_or(|m| h > m) => {
+                    if let Some(parent) = dest.parent() {
+                        fs::create_dir_all(parent).with_context(|| {
+                            format!("could not make {} for a bind", parent.display())
+                        })?;
+                    }
+                    let made = if src.is_dir() {
+                        fs::create_dir(dest)
+                    } else {
+                        fs::File::create_new(dest).map(drop)
+                    };
+                    made.with_context(|| {
+                        format!("could not make a placeholder at {}", dest.display())
+                    })?;
+                }
+                (_, Some(_)) => {} // bwrap makes it on the tmpfs
+                _ => bail!(
+                    "cannot show {} at {} in the sandbox: {} does not exist and lies on \
+                     the read-only system; bind it inside the workspace instead",
+                    src.display(),
+                    dest.display(),
+                    dest.display()
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bind(src: &Path, dest: &Path, write: bool) -> Result<Op> {
+    let src = fs::canonicalize(src).with_context(|| {
+        format!(
+            "cannot bind {} into the sandbox: it does not exist",
+            src.display()
+        )
+    })?;
+    Ok(Op::Bind {
+        src,
+        dest: resolve(dest),
+        write,
+    })
+}
+
+/// `p` with its longest existing ancestor canonicalized (symlinks resolved),
+/// the rest kept lexically. bwrap would follow those symlinks too; resolving
+/// them here keeps the mount order and placeholder checks honest.
+fn resolve(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut clean = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    let mut rest = Vec::new();
+    let mut base = clean.as_path();
+    loop {
+        if let Ok(real) = fs::canonicalize(base) {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                base = parent;
+            }
+            _ => return clean,
+        }
+    }
+}
+
+fn depth(p: &Path) -> usize {
+    p.components().count()
+}
+
+/// NVIDIA and DRI device nodes present on this machine.
+fn gpu_nodes() -> Vec<PathBuf> {
+    let mut nodes: Vec<PathBuf> = fs::read_dir("/dev")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(OsStr::to_str)
+                        .is_some_and(|n| n.starts_with("nvidia") || n == "dri")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    nodes.sort();
+    nodes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Bind;
+    use super::*;
+
+    fn bw() -> Bwrap {
+        Bwrap {
+            path: "/usr/bin/bwrap".into(),
+            userns: true,
+        }
+    }
+
+    fn strs(v: &[OsString]) -> Vec<String> {
+        v.iter().map(|s| s.to_string_lossy().into_owned()).collect()
+    }
+
+    /// Index of the first `flag` whose following arguments are `rest`.
+    fn find(args: &[String], seq: &[&str]) -> Option<usize> {
+        args.windows(seq.len())
+            .position(|w| w.iter().zip(seq).all(|(a, b)| a == b))
+    }
+
+    #[test]
+    fn policy_becomes_confining_bwrap_arguments() {
+        let ws = tempfile::tempdir().unwrap();
+        let ws_path = fs::canonicalize(ws.path()).unwrap();
+        let w = ws_path.to_str().unwrap();
+        let p = Policy {
+            workdir: ws.path().into(),
+            env: vec![("PATH".into(), "/usr/bin".into())],
+            ..Policy::default()
+        };
+        let a = strs(&bw().args(&["python3".into(), "x.py".into()], &p).unwrap());
+        for seq in [
+            &["--ro-bind", "/", "/"][..],
+            &["--tmpfs", "/tmp"],
+            &["--bind", w, w],
+            &["--chdir", w],
+            &["--unshare-all", "--unshare-user", "--disable-userns"],
+            &["--die-with-parent", "--new-session", "--cap-drop", "ALL"],
+            &[
+                "--clearenv",
+                "--setenv",
+                "PATH",
+                "/usr/bin",
+                "--",
+                "python3",
+                "x.py",
+            ],
+        ] {
+            assert!(find(&a, seq).is_some(), "{seq:?} missing in {a:?}");
+        }
+        assert!(!a.contains(&"--share-net".to_string()));
+        // The workspace (in /tmp) is bound after the private /tmp is made.
+        assert!(find(&a, &["--tmpfs", "/tmp"]) < find(&a, &["--bind", w, w]));
+        assert_eq!(a.last().unwrap(), "x.py");
+    }
+
+    #[test]
+    fn the_private_tmp_stays_writable_when_nothing_is_bound_in_it() {
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        fs::create_dir_all(&target).unwrap();
+        let ws = tempfile::tempdir_in(&target).unwrap();
+        let p = Policy {
+            workdir: ws.path().into(),
+            ..Policy::default()
+        };
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        assert!(find(&a, &["--tmpfs", "/tmp"]).is_some(), "{a:?}");
+        assert!(find(&a, &["--remount-ro", "/tmp"]).is_none(), "{a:?}");
+    }
+
+    #[test]
+    fn network_is_shared_only_when_allowed() {
+        let ws = tempfile::tempdir().unwrap();
+        let mut p = Policy {
+            workdir: ws.path().into(),
+            network: true,
+            ..Policy::default()
+        };
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        assert!(find(&a, &["--unshare-all", "--share-net"]).is_some());
+        p.network = false;
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        assert!(!a.contains(&"--share-net".to_string()));
+    }
+
+    #[test]
+    fn binds_inside_a_hidden_folder_are_laid_over_its_mask() {
+        // Not under /tmp, which is masked as a whole.
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        fs::create_dir_all(&target).unwrap();
+        let root = tempfile::tempdir_in(&target).unwrap();
+        let root = fs::canonicalize(root.path()).unwrap();
+        let home = root.join("home");
+        let venv = home.join(".local/venv");
+        let ssh = home.join(".ssh");
+        let venv_secret = venv.join("token.txt");
+        let ws = root.join("ws");
+        for d in [&venv, &ws, &ssh] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(&venv_secret, "key").unwrap();
+        let p = Policy {
+            workdir: ws.clone(),
+            read_only: vec![Bind {
+                src: venv.clone(),
+                dest: venv.clone(),
+            }],
+            hidden: vec![home.clone(), ssh.clone(), venv_secret.clone()],
+            ..Policy::default()
+        };
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        let h = home.to_str().unwrap();
+        let v = venv.to_str().unwrap();
+        let s = venv_secret.to_str().unwrap();
+        let mask = find(&a, &["--tmpfs", h]).expect("home masked");
+        let b = find(&a, &["--ro-bind", v, v]).expect("venv bound");
+        assert!(mask < b, "{a:?}");
+        // Home holds a bind, so it stays a writable tmpfs.
+        assert!(find(&a, &["--remount-ro", h]).is_none());
+        // ~/.ssh is hidden by home's mask already: no mount of its own.
+        assert!(!a.iter().any(|x| x == ssh.to_str().unwrap()), "{a:?}");
+        // A file hidden inside the bound venv is covered after the bind.
+        let file_mask = find(&a, &["--ro-bind", "/dev/null", s]).expect("file masked");
+        assert!(b < file_mask, "{a:?}");
+    }
+
+    #[test]
+    fn read_only_files_get_placeholders_in_the_workspace() {
+        let root = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(root.path()).unwrap();
+        let data = root.join("task/env/data");
+        fs::create_dir_all(&data).unwrap();
+        fs::write(data.join("train.csv"), "a,b\n").unwrap();
+        let ws = root.join("ws");
+        fs::create_dir(&ws).unwrap();
+        let p = Policy {
+            workdir: ws.clone(),
+            read_only: vec![
+                Bind {
+                    src: data.join("train.csv"),
+                    dest: ws.join("data/train.csv"),
+                },
+                Bind {
+                    src: data.clone(),
+                    dest: ws.join("all_data"),
+                },
+            ],
+            ..Policy::default()
+        };
+        bw().command(&["true".into()], &p).unwrap();
+        assert!(ws.join("data/train.csv").is_file());
+        assert_eq!(fs::read(ws.join("data/train.csv")).unwrap(), b"");
+        assert!(ws.join("all_data").is_dir());
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        let w = ws.to_str().unwrap();
+        let src = data.join("train.csv");
+        let dest = ws.join("data/train.csv");
+        let file_bind = find(
+            &a,
+            &["--ro-bind", src.to_str().unwrap(), dest.to_str().unwrap()],
+        );
+        assert!(file_bind.is_some(), "{a:?}");
+        // The workspace is mounted first, then the file on top of it.
+        assert!(find(&a, &["--bind", w, w]) < file_bind);
+    }
+
+    #[test]
+    fn a_bind_onto_a_missing_system_path_is_refused() {
+        let ws = tempfile::tempdir().unwrap();
+        let p = Policy {
+            workdir: ws.path().into(),
+            read_only: vec![Bind {
+                src: ws.path().into(),
+                dest: "/nonexistent-mlab-test/x".into(),
+            }],
+            ..Policy::default()
+        };
+        let e = bw().command(&["true".into()], &p).unwrap_err().to_string();
+        assert!(e.contains("read-only system"), "{e}");
+    }
+
+    #[test]
+    fn a_workdir_bound_read_only_is_not_also_bound_writable() {
+        let ws = tempfile::tempdir().unwrap();
+        let w = fs::canonicalize(ws.path()).unwrap();
+        let p = Policy {
+            workdir: w.clone(),
+            read_only: vec![Bind {
+                src: w.clone(),
+                dest: w.clone(),
+            }],
+            ..Policy::default()
+        };
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        let s = w.to_str().unwrap();
+        assert!(find(&a, &["--ro-bind", s, s]).is_some());
+        assert!(find(&a, &["--bind", s, s]).is_none());
+    }
+
+    #[test]
+    fn gpu_nodes_are_bound_only_when_asked() {
+        let ws = tempfile::tempdir().unwrap();
+        let mut p = Policy {
+            workdir: ws.path().into(),
+            ..Policy::default()
+        };
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        assert!(!a.contains(&"--dev-bind".to_string()));
+        p.gpu = true;
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        let binds = a.iter().filter(|x| *x == "--dev-bind").count();
+        assert_eq!(binds, gpu_nodes().len());
+    }
+
+    #[test]
+    fn resolve_follows_existing_symlinks_and_keeps_the_rest() {
+        let root = tempfile::tempdir().unwrap();
+        let real = fs::canonicalize(root.path()).unwrap().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(resolve(&link.join("a/b")), real.join("a/b"));
+        assert_eq!(resolve(&link.join("a/../c")), real.join("c"));
+    }
+}
