@@ -1,7 +1,7 @@
 //! `--agent baseline` on every offline task (in parallel, each in a
 //! freshly prepared copy): runs the starter script unchanged, submits, and
 //! leaves a final snapshot that the task's eval.py scores; no model, no
-//! key, no model calls recorded.
+//! key, no model calls recorded. Runs under the default sandbox.
 
 mod agent_support;
 
@@ -16,7 +16,9 @@ const TASKS: [&str; 5] = [
 ];
 
 fn baseline_run(task: &str) -> Result<(), String> {
-    let bench = Bench::offline(task);
+    let mut bench = Bench::offline(task);
+    // The sandbox a user gets by default (bwrap where it works).
+    bench.sandbox = "auto";
     let log = bench.log("logs");
     let out = bench
         .command("baseline", &log, &[])

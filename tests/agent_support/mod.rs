@@ -17,6 +17,8 @@ pub struct Bench {
     pub dir: tempfile::TempDir,
     pub task: String,
     pub python: PathBuf,
+    /// `--sandbox` value (default `none`: most tests are about agents).
+    pub sandbox: &'static str,
 }
 
 impl Bench {
@@ -43,6 +45,7 @@ impl Bench {
             dir,
             task: "toy".into(),
             python: real_python(),
+            sandbox: "none",
         }
     }
 
@@ -82,6 +85,7 @@ impl Bench {
             dir,
             task: name.into(),
             python: real_python(),
+            sandbox: "none",
         }
     }
 
