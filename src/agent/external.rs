@@ -430,6 +430,10 @@ impl Agent for ExternalAgent {
             Err(e) => {
                 let reason = if e.downcast_ref::<Misbehaved>().is_some() {
                     "agent_error"
+                } else if matches!(e.downcast_ref::<LlmError>(), Some(LlmError::Budget(_))) {
+                    "budget"
+                } else if e.downcast_ref::<Interrupted>().is_some() {
+                    "interrupted"
                 } else {
                     "stopped"
                 };
