@@ -41,9 +41,12 @@ pub fn benchmarks_root(global: &GlobalArgs) -> Result<PathBuf> {
     )
 }
 
+/// A folder that looks like a task but failed to load, with the reason.
+pub type BrokenTask = (PathBuf, anyhow::Error);
+
 /// Every loadable task under `root`, sorted by name, plus the folders that
-/// look like tasks but failed to load (with the reason).
-pub fn all_tasks(root: &Path) -> Result<(Vec<Task>, Vec<(PathBuf, anyhow::Error)>)> {
+/// look like tasks but failed to load.
+pub fn all_tasks(root: &Path) -> Result<(Vec<Task>, Vec<BrokenTask>)> {
     let mut tasks = Vec::new();
     let mut broken = Vec::new();
     let entries =

@@ -292,13 +292,11 @@ impl Task {
 #[derive(Debug, Clone)]
 pub struct ReadOnly {
     set: GlobSet,
-    patterns: Vec<String>,
 }
 
 impl ReadOnly {
     pub fn new(patterns: &[String]) -> Result<ReadOnly> {
         let mut builder = GlobSetBuilder::new();
-        let mut kept = Vec::new();
         for raw in patterns {
             let Some(norm) = normalize_relative(raw) else {
                 bail!("read-only pattern '{raw}' leaves the workspace");
@@ -306,11 +304,9 @@ impl ReadOnly {
             let glob = Glob::new(&norm)
                 .with_context(|| format!("read-only pattern '{raw}' is not a valid glob"))?;
             builder.add(glob);
-            kept.push(norm);
         }
         Ok(ReadOnly {
             set: builder.build()?,
-            patterns: kept,
         })
     }
 
@@ -319,10 +315,6 @@ impl ReadOnly {
     /// confinement refuses it separately.
     pub fn matches(&self, path: &str) -> bool {
         normalize_relative(path).is_some_and(|p| self.set.is_match(p))
-    }
-
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
     }
 }
 
