@@ -6,6 +6,7 @@
 
 mod cli;
 mod doctor;
+mod eval;
 mod llm;
 mod paths;
 mod python;
@@ -38,7 +39,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prepare(args) => task::prepare::run(&global, &args),
         Command::Doctor(args) => doctor::run(&global, &args),
         Command::Run(_) => not_yet("run"),
-        Command::Eval(_) => not_yet("eval"),
+        Command::Eval(args) => eval::run(&global, &args),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(_) => not_yet("llm-check"),
     }
