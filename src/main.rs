@@ -8,6 +8,7 @@ mod agent;
 mod cli;
 mod doctor;
 mod env;
+mod eval;
 mod llm;
 mod paths;
 mod python;
@@ -41,7 +42,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prepare(args) => task::prepare::run(&global, &args),
         Command::Doctor(args) => doctor::run(&global, &args),
         Command::Run(args) => run::run(&global, &args),
-        Command::Eval(_) => not_yet("eval"),
+        Command::Eval(args) => eval::run(&global, &args),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(args) => llm::check::run(&args),
         Command::SandboxExec(args) => sandbox::exec::run(&args),

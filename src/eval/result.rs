@@ -1,0 +1,187 @@
+//! The per-run entry of the results JSON.
+//!
+//! The first keys are the original eval's, with the same meaning and types
+//! (`path` is the run's env_log/trace.json, `final_score` is -1 when the
+//! last step could not be scored, `score` appends the final score after the
+//! intermediate ones, an intermediate snapshot that failed to score counts
+//! 0 in `score`, and `extra` holds the five error flags found by reading
+//! the logs). Then come mlab's own keys, which carry the information the
+//! original's sentinels lose.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::runs::{Run, RunLayout};
+
+/// The original's five error flags.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Extra {
+    /// "CUDA out of memory" in the run's output or main_log.
+    pub oom_error: bool,
+    /// The LLM could not be reached (or quota ran out).
+    pub connection_error: bool,
+    /// The run did not end cleanly: error.txt exists or overall_time.txt
+    /// is missing.
+    pub error: bool,
+    /// More than two JSONDecodeError in main_log.
+    pub json_error: bool,
+    /// A tool refused an input as too long.
+    pub long_prompt_error: bool,
+}
+
+/// A snapshot that could not be scored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EvalError {
+    /// The env step, or "final".
+    pub step: Value,
+    /// What happened (the traceback's last lines for a get_score that raised).
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub path: String,
+    pub summary: String,
+    pub rubric_questions: BTreeMap<String, String>,
+    pub score: Vec<f64>,
+    pub score_steps: Vec<u64>,
+    pub submitted_final_answer: bool,
+    pub final_score: f64,
+    pub total_time: f64,
+    pub error: String,
+    pub extra: Extra,
+    // mlab's keys.
+    pub task: Option<String>,
+    pub agent: Option<String>,
+    pub llm: Value,
+    pub seed: Value,
+    pub steps: Value,
+    pub tokens: Value,
+    pub cost_usd: Value,
+    pub exit_reason: Value,
+    pub tampered: Value,
+    /// Best score over every scored snapshot (direction-aware); null if none.
+    pub best_score: Option<f64>,
+    /// Snapshots that could not be scored, and why.
+    pub eval_errors: Vec<EvalError>,
+}
+
+/// Messages in main_log that mean the LLM service failed, as the original
+/// looks for them.
+const CONNECTION_MESSAGES: &[&str] = &[
+    "You exceeded your current quota, please check your plan and billing details.",
+    "Error: 'text-similarity-ada-001'",
+    "Error: 'text-embedding-ada-001'",
+];
+
+/// The five flags, from the run's logs. Missing logs read as empty (the
+/// original crashed on them).
+pub fn extra_flags(run: &Run) -> Extra {
+    let oom = "CUDA out of memory";
+    Extra {
+        oom_error: run.log.contains(oom) || run.main_log.contains(oom),
+        connection_error: run.log.contains("Connection aborted")
+            || CONNECTION_MESSAGES.iter().any(|m| run.main_log.contains(m))
+            || run.meta.get("exit_reason").and_then(Value::as_str) == Some("llm_error"),
+        error: run.error_txt.is_some() || run.overall_time.is_none(),
+        json_error: run.main_log.matches("JSONDecodeError").count() > 2,
+        long_prompt_error: run
+            .main_log
+            .contains("EnvError: too long input for the tool"),
+    }
+}
+
+/// Whether the run ended for a reason outside the agent: the harness
+/// failed or the LLM could not be reached.
+pub fn infra_failure(run: &Run, extra: &Extra) -> bool {
+    match run.layout {
+        RunLayout::Mlab => matches!(
+            run.meta.get("exit_reason").and_then(Value::as_str),
+            Some("harness_error") | Some("llm_error")
+        ),
+        RunLayout::Original => extra.connection_error,
+    }
+}
+
+/// `overall_time.txt`, else run.json's end minus start, else 0 (as the original).
+pub fn total_time(run: &Run) -> f64 {
+    if let Some(t) = run
+        .overall_time
+        .as_deref()
+        .and_then(|t| t.trim().parse::<f64>().ok())
+    {
+        return t;
+    }
+    let time = |k: &str| {
+        run.meta
+            .get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    };
+    match (time("start_time"), time("end_time")) {
+        (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 / 1000.0,
+        _ => 0.0,
+    }
+}
+
+/// error.txt, else run.json's `error`, else "".
+pub fn error_text(run: &Run) -> String {
+    if let Some(e) = &run.error_txt {
+        return e.clone();
+    }
+    run.meta
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Steps taken: run.json `steps`, else the trace's length.
+pub fn steps(run: &Run) -> Value {
+    match run.meta.get("steps") {
+        Some(v) if !v.is_null() => v.clone(),
+        _ if run.trace_readable => Value::from(run.trace_actions.len()),
+        _ => Value::Null,
+    }
+}
+
+/// A field of run.json, or null.
+pub fn meta(run: &Run, key: &str) -> Value {
+    run.meta.get(key).cloned().unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_follow_the_originals_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path().join("run");
+        std::fs::create_dir_all(r.join("env_log")).unwrap();
+        std::fs::create_dir_all(r.join("agent_log")).unwrap();
+        std::fs::write(r.join("env_log/trace.json"), r#"{"steps": []}"#).unwrap();
+        std::fs::write(
+            r.join("agent_log/main_log"),
+            "JSONDecodeError\nJSONDecodeError\nEnvError: too long input for the tool\n",
+        )
+        .unwrap();
+        std::fs::write(r.join("log"), "Connection aborted\n").unwrap();
+        let run = Run::load(&r, RunLayout::Original).unwrap();
+        let x = extra_flags(&run);
+        assert!(x.connection_error && x.long_prompt_error && x.error);
+        assert!(!x.json_error, "two JSONDecodeError are tolerated");
+        assert!(!x.oom_error);
+        assert!(infra_failure(&run, &x));
+
+        std::fs::write(r.join("env_log/overall_time.txt"), "12.5").unwrap();
+        std::fs::write(r.join("agent_log/main_log"), "JSONDecodeError\n".repeat(3)).unwrap();
+        std::fs::write(r.join("log"), "RuntimeError: CUDA out of memory.\n").unwrap();
+        let run = Run::load(&r, RunLayout::Original).unwrap();
+        let x = extra_flags(&run);
+        assert!(x.json_error && x.oom_error && !x.error && !x.connection_error);
+        assert_eq!(total_time(&run), 12.5);
+    }
+}
