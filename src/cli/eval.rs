@@ -46,4 +46,9 @@ pub struct EvalArgs {
     /// made by install.sh, then python3).
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
+
+    /// How eval.py is confined: bubblewrap with the snapshot read-only, the
+    /// answers visible and no network (auto/bwrap), or not at all (none).
+    #[arg(long, value_enum, default_value_t = super::SandboxKind::Auto)]
+    pub sandbox: super::SandboxKind,
 }

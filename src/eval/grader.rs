@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::sandbox::{self, Bind, NoSandbox, Policy, Sandbox};
+use crate::cli::SandboxKind;
+use crate::sandbox::{self, Bind, Policy, Sandbox};
 
 /// The worker program, run with `python -c`.
 const WORKER_PY: &str = include_str!("worker.py");
@@ -58,66 +59,57 @@ pub struct Options {
     pub snapshot_roots: Vec<PathBuf>,
     /// Threads each worker's numeric libraries may use.
     pub threads_per_worker: usize,
+    /// Where the workers run (see [`grader_sandbox`]).
+    pub sandbox: Box<dyn Sandbox>,
 }
 
-/// The sandbox graders run in.
-pub fn grader_sandbox() -> Box<dyn Sandbox> {
-    Box::new(NoSandbox)
+/// The sandbox graders run in: bubblewrap unless `--sandbox none` (then
+/// with the usual warning); a missing or broken bwrap is an error, never a
+/// silent fall back to unconfined graders.
+pub fn grader_sandbox(kind: SandboxKind) -> anyhow::Result<Box<dyn Sandbox>> {
+    let sandbox = sandbox::select(kind)?;
+    if sandbox.name() == "none" {
+        crate::ui::warn(sandbox::NONE_WARNING);
+    }
+    Ok(sandbox)
 }
 
 /// What a grader may see and use: its task's script folder as working
 /// directory (eval.py and the answers), the snapshots read-only, the task's
-/// env/ read-only (prepared data), the Python read-only; no network.
+/// env/ read-only (prepared data), the Python read-only; no network. The
+/// sandbox module's grader policy decides the rest (hidden home and keys,
+/// private /tmp, environment whitelist).
 pub fn grader_policy(grader: &TaskGrader, opts: &Options) -> Policy {
-    let mut read_only: Vec<Bind> = opts
+    let (first, more) = opts
         .snapshot_roots
-        .iter()
-        .chain(std::iter::once(&grader.env_dir))
-        .map(|p| Bind {
-            src: p.clone(),
-            dest: p.clone(),
-        })
-        .collect();
-    if let Some(prefix) = python_prefix(&opts.python) {
-        read_only.push(Bind {
-            src: prefix.clone(),
-            dest: prefix,
-        });
-    }
+        .split_first()
+        .map(|(f, m)| (f.as_path(), m))
+        .unwrap_or((grader.env_dir.as_path(), &[]));
+    let mut policy = sandbox::policy::grader_policy(
+        first,
+        &grader.script_dir,
+        &grader.env_dir,
+        Some(&opts.python),
+    );
+    policy.read_only.extend(more.iter().map(|p| Bind {
+        src: p.clone(),
+        dest: p.clone(),
+    }));
     let threads = opts.threads_per_worker.max(1).to_string();
-    let mut env: Vec<(String, String)> = vec![
-        ("PYTHONUNBUFFERED".into(), "1".into()),
-        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-        ("PYTHONHASHSEED".into(), "0".into()),
-        ("MPLBACKEND".into(), "Agg".into()),
-        ("HF_HUB_OFFLINE".into(), "1".into()),
-        ("HF_DATASETS_OFFLINE".into(), "1".into()),
-        ("TRANSFORMERS_OFFLINE".into(), "1".into()),
-        ("OMP_NUM_THREADS".into(), threads.clone()),
-        ("OPENBLAS_NUM_THREADS".into(), threads.clone()),
-        ("MKL_NUM_THREADS".into(), threads),
-        ("LANG".into(), "C.UTF-8".into()),
-    ];
-    for var in ["PATH", "HOME", "TMPDIR", "CUDA_VISIBLE_DEVICES"] {
-        if let Ok(v) = std::env::var(var) {
-            env.push((var.into(), v));
-        }
+    for (k, v) in [
+        ("PYTHONHASHSEED", "0"),
+        ("MPLBACKEND", "Agg"),
+        ("HF_HUB_OFFLINE", "1"),
+        ("HF_DATASETS_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+        ("OMP_NUM_THREADS", threads.as_str()),
+        ("OPENBLAS_NUM_THREADS", threads.as_str()),
+        ("MKL_NUM_THREADS", threads.as_str()),
+    ] {
+        policy.env.retain(|(name, _)| name != k);
+        policy.env.push((k.to_string(), v.to_string()));
     }
-    Policy {
-        workdir: grader.script_dir.clone(),
-        read_only,
-        env,
-        network: false,
-        ..Policy::default()
-    }
-}
-
-/// The folder above `bin/python` (a venv or an install prefix).
-fn python_prefix(python: &Path) -> Option<PathBuf> {
-    let bin = python.parent()?;
-    (bin.file_name()? == "bin")
-        .then(|| bin.parent().map(Path::to_path_buf))
-        .flatten()
+    policy
 }
 
 /// How one `get_score` call ended.
@@ -345,7 +337,7 @@ pub fn grade_all(
         changed: Condvar::new(),
         started: Instant::now(),
     };
-    let sandbox = grader_sandbox();
+    let sandbox = &*opts.sandbox;
     std::thread::scope(|scope| {
         for slot in 0..slots {
             let shared = &shared;

@@ -269,6 +269,7 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
             timeout: Duration::from_secs_f64(args.eval_timeout),
             snapshot_roots: vec![absolute(root)],
             threads_per_worker: (cores / slots).max(1),
+            sandbox: grader::grader_sandbox(args.sandbox)?,
         };
         let shared = Mutex::new(cache.take());
         let done = |job: &Job, scored: &Scored| {

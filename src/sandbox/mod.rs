@@ -16,7 +16,7 @@ mod bwrap;
 pub mod exec;
 mod limits;
 mod none;
-mod policy;
+pub mod policy;
 mod select;
 pub mod tamper;
 
