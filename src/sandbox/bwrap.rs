@@ -444,11 +444,22 @@ mod tests {
         assert_eq!(a.last().unwrap(), "x.py");
     }
 
+    /// A scratch folder outside /tmp (which the sandbox masks as a whole):
+    /// the build folder, or /var/tmp when the checkout itself is in /tmp.
+    fn scratch_outside_tmp() -> tempfile::TempDir {
+        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        let base = if target.starts_with("/tmp") {
+            PathBuf::from("/var/tmp")
+        } else {
+            target
+        };
+        fs::create_dir_all(&base).unwrap();
+        tempfile::tempdir_in(&base).unwrap()
+    }
+
     #[test]
     fn the_private_tmp_stays_writable_when_nothing_is_bound_in_it() {
-        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-        fs::create_dir_all(&target).unwrap();
-        let ws = tempfile::tempdir_in(&target).unwrap();
+        let ws = scratch_outside_tmp();
         let p = Policy {
             workdir: ws.path().into(),
             ..Policy::default()
@@ -475,10 +486,7 @@ mod tests {
 
     #[test]
     fn binds_inside_a_hidden_folder_are_laid_over_its_mask() {
-        // Not under /tmp, which is masked as a whole.
-        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-        fs::create_dir_all(&target).unwrap();
-        let root = tempfile::tempdir_in(&target).unwrap();
+        let root = scratch_outside_tmp();
         let root = fs::canonicalize(root.path()).unwrap();
         let home = root.join("home");
         let venv = home.join(".local/venv");
