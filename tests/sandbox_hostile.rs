@@ -467,8 +467,15 @@ fn the_private_tmp_is_writable_and_not_the_hosts() {
         return;
     }
     // A workspace outside /tmp, so that nothing is bound inside the private
-    // /tmp (JAX and compilers write their scratch files there).
-    let ws = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // /tmp (JAX and compilers write their scratch files there). The build
+    // folder may itself be under /tmp (CI clones there): then /var/tmp.
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let base = if base.starts_with("/tmp") {
+        std::path::Path::new("/var/tmp")
+    } else {
+        base
+    };
+    let ws = tempfile::tempdir_in(base).unwrap();
     let name = format!("mlab-private-{}", std::process::id());
     let o = output(
         mlab()
