@@ -317,6 +317,8 @@ fn a_fork_bomb_is_bounded_by_the_process_limit() {
     assert_eq!(nums.len(), 2, "{}", all(&o));
     assert!(nums[0] < 24, "{out}");
     assert!(nums[1] > 0, "{out}");
+    // The breach is named, so an agent's observation says which limit it hit.
+    assert!(text(&o.stderr).contains("its process limit"), "{}", all(&o));
     fx.assert_next_command_works();
 }
 

@@ -325,6 +325,8 @@ pub(crate) struct Limits {
     groups: Vec<Cgroup>,
     /// The group with the memory limit and the limit, to read OOM kills.
     memory: Option<(usize, u64)>,
+    /// The group with the process limit and the limit, to read refused forks.
+    pids: Option<(usize, u64)>,
     /// RLIMIT_NPROC to set when no pids controller could be used.
     pub nproc_fallback: Option<u64>,
 }
@@ -340,6 +342,7 @@ impl Limits {
         let mut limits = Limits {
             groups: Vec::new(),
             memory: None,
+            pids: None,
             nproc_fallback: None,
         };
         if let Some(bytes) = policy.mem_limit {
@@ -428,7 +431,21 @@ impl Limits {
                 .write("cgroup.subtree_control", "+pids")
                 .context("the cgroup v2 pids controller is not delegated below mlab's cgroup")?;
         }
-        g.write("pids.max", &n.to_string())
+        g.write("pids.max", &n.to_string())?;
+        self.pids = Some((i, n));
+        Ok(())
+    }
+
+    /// The process limit, when the kernel refused a fork or clone for it
+    /// (`max` in pids.events counts those refusals, v1 and v2 alike).
+    pub fn pids_breach(&self) -> Option<u64> {
+        let (i, n) = self.pids?;
+        let refused = self.groups[i]
+            .read("pids.events")
+            .lines()
+            .find_map(|l| l.strip_prefix("max")?.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        (refused > 0).then_some(n)
     }
 
     /// The cgroup.procs files the child writes "0" into to join every group.

@@ -95,6 +95,8 @@ pub enum Breach {
     Timeout(Duration),
     Output(u64),
     Memory(u64),
+    /// The process limit refused to start more processes.
+    Processes(u64),
 }
 
 impl std::fmt::Display for Breach {
@@ -112,6 +114,10 @@ impl std::fmt::Display for Breach {
             Breach::Memory(n) => write!(
                 f,
                 "the command was killed for using more than its memory limit of {n} bytes"
+            ),
+            Breach::Processes(n) => write!(
+                f,
+                "the command tried to run more than {n} processes at once, its process limit; starting more failed"
             ),
         }
     }
@@ -217,6 +223,8 @@ pub fn run(
     if breach.is_none() {
         if let Some(bytes) = limits.as_ref().and_then(|l| l.memory_breach()) {
             breach = Some(Breach::Memory(bytes));
+        } else if let Some(n) = limits.as_ref().and_then(|l| l.pids_breach()) {
+            breach = Some(Breach::Processes(n));
         }
     }
     // Removes the cgroups.
