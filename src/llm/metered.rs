@@ -54,6 +54,18 @@ pub enum Pricing<'a> {
     Local(&'a str),
 }
 
+impl Pricing<'_> {
+    /// A hosted provider's model: listed on the provider's public API,
+    /// local on a server of the user's that speaks its protocol.
+    pub fn hosted(public: bool, model: &str) -> Pricing<'_> {
+        if public {
+            Pricing::Listed(model)
+        } else {
+            Pricing::Local(model)
+        }
+    }
+}
+
 /// A provider, file or person that answers requests.
 pub trait Backend: Send + Sync {
     /// The family, as recorded ("openai", "anthropic", ...).
