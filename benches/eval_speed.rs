@@ -13,38 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{python, write};
+
 const RUNS: usize = 20;
 const STEPS: usize = 50;
 const ROWS: usize = 1000;
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("MLAB_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("MLAB_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share/mlab")
-        });
-    let venv = home.join("venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
-
-fn has_pandas(py: &Path) -> bool {
-    Command::new(py)
-        .args(["-c", "import pandas"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn write(p: &Path, s: &str) {
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, s).unwrap();
-}
 
 const EVAL_PANDAS: &str = r#"
 import os
@@ -199,7 +174,7 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let py = python();
-    let pandas = has_pandas(&py);
+    let pandas = common::python_has(&["pandas"]);
     let dir = tempfile::tempdir().unwrap();
     let (bench, logs, snapshots) = build(dir.path(), pandas);
     let cache = logs.join(".mlab-eval-cache.jsonl");

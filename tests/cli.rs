@@ -3,12 +3,7 @@
 
 mod common;
 
-use common::{mlab, output, text};
-
-fn write(p: &std::path::Path, s: &str) {
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, s).unwrap();
-}
+use common::{mlab, output, text, write};
 
 /// A benchmarks folder with one mlab-format task and one original-format task.
 fn toy_benchmarks() -> tempfile::TempDir {

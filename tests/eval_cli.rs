@@ -9,13 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{mlab, output, text};
+use common::{mlab, output, text, write};
 use serde_json::{json, Value};
-
-fn write(p: &Path, s: &str) {
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, s).unwrap();
-}
 
 fn have_python() -> bool {
     common::require("python3", common::python_has(&["json"]))

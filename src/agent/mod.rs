@@ -274,14 +274,23 @@ impl Core {
         summarize::shorten_observation(&self.models, action_text, observation, &log)
     }
 
-    /// Records how the run ended in main_log and saves the state; returns
-    /// the error unchanged so the run's exit reason is read from it.
-    pub fn end_with(&mut self, env: &Environment, err: anyhow::Error) -> anyhow::Error {
-        let _ = self
-            .journal
-            .write(&format!("\nThe agent stopped: {err:#}\n"));
-        let _ = self.save(env);
-        err
+    /// Records how the run ended in main_log: the final message, or the
+    /// error (saving the state first), which is returned unchanged so the
+    /// run's exit reason is read from it.
+    pub fn finish(&mut self, env: &Environment, ended: Result<String>) -> Result<String> {
+        match ended {
+            Ok(msg) => {
+                self.journal.write(&format!("\n{msg}\n"))?;
+                Ok(msg)
+            }
+            Err(err) => {
+                let _ = self
+                    .journal
+                    .write(&format!("\nThe agent stopped: {err:#}\n"));
+                let _ = self.save(env);
+                Err(err)
+            }
+        }
     }
 
     /// Appends one finished step to main_log.

@@ -88,12 +88,7 @@ impl LiteAgent {
 
 impl Agent for LiteAgent {
     fn run(&mut self, env: &mut Environment) -> Result<String> {
-        match self.run_loop(env) {
-            Ok(msg) => {
-                self.core.journal.write(&format!("\n{msg}\n"))?;
-                Ok(msg)
-            }
-            Err(e) => Err(self.core.end_with(env, e)),
-        }
+        let ended = self.run_loop(env);
+        self.core.finish(env, ended)
     }
 }

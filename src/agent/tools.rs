@@ -328,13 +328,8 @@ fn decision(
 
 impl Agent for ToolsAgent {
     fn run(&mut self, env: &mut Environment) -> Result<String> {
-        match self.run_loop(env) {
-            Ok(msg) => {
-                self.core.journal.write(&format!("\n{msg}\n"))?;
-                Ok(msg)
-            }
-            Err(e) => Err(self.core.end_with(env, e)),
-        }
+        let ended = self.run_loop(env);
+        self.core.finish(env, ended)
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::{self, ApiKey};
 use super::metered::{Backend, Outcome, Pricing, Reply};
 use super::transport::{self, Fault, HttpReply, RetryPolicy};
-use super::{truncate_at_stop, LlmError, Request, Role, RoleName, ToolCall, ToolSpec, Usage};
+use super::{truncate_at_stop, Request, Role, RoleName, ToolCall, ToolSpec, Usage};
 
 pub const PUBLIC_BASE: &str = "https://api.anthropic.com";
 pub const API_VERSION: &str = "2023-06-01";
@@ -177,10 +177,7 @@ struct WireUsage {
 }
 
 fn interpret(reply: &HttpReply, stop: &[String]) -> Result<Reply, Fault> {
-    let resp: Response = serde_json::from_slice(&reply.body).map_err(|e| Fault::Retry {
-        what: format!("the reply was not valid JSON ({e})"),
-        after: None,
-    })?;
+    let resp: Response = transport::parse_reply(reply)?;
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for block in resp.content {
@@ -196,17 +193,8 @@ fn interpret(reply: &HttpReply, stop: &[String]) -> Result<Reply, Fault> {
     }
     truncate_at_stop(&mut text, stop);
     if text.trim().is_empty() && tool_calls.is_empty() {
-        if resp.stop_reason.as_deref() == Some("max_tokens") {
-            return Err(Fault::Fail(LlmError::Other(
-                "the model spent all its max tokens before writing any text: raise \
-                 --llm-max-tokens or --edit-script-max-tokens"
-                    .into(),
-            )));
-        }
-        return Err(Fault::Retry {
-            what: "the reply had no content".into(),
-            after: None,
-        });
+        let out_of_tokens = resp.stop_reason.as_deref() == Some("max_tokens");
+        return Err(transport::empty_reply(out_of_tokens, ""));
     }
     let usage = resp.usage.and_then(|u| {
         Some(Usage {
@@ -230,11 +218,7 @@ impl Backend for Anthropic {
     }
 
     fn pricing(&self) -> Pricing<'_> {
-        if self.public {
-            Pricing::Listed(&self.model)
-        } else {
-            Pricing::Local(&self.model)
-        }
+        Pricing::hosted(self.public, &self.model)
     }
 
     fn call(&self, req: &Request, _role: RoleName) -> Outcome {

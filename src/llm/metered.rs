@@ -54,6 +54,18 @@ pub enum Pricing<'a> {
     Local(&'a str),
 }
 
+impl Pricing<'_> {
+    /// A hosted provider's model: listed on the provider's public API,
+    /// local on a server of the user's that speaks its protocol.
+    pub fn hosted(public: bool, model: &str) -> Pricing<'_> {
+        if public {
+            Pricing::Listed(model)
+        } else {
+            Pricing::Local(model)
+        }
+    }
+}
+
 /// A provider, file or person that answers requests.
 pub trait Backend: Send + Sync {
     /// The family, as recorded ("openai", "anthropic", ...).
@@ -83,11 +95,7 @@ pub fn build_backend(
             let base = base_url
                 .clone()
                 .or_else(|| settings.base_url.clone())
-                .or_else(|| {
-                    std::env::var("OPENAI_BASE_URL")
-                        .ok()
-                        .filter(|v| !v.trim().is_empty())
-                });
+                .or_else(|| env_setting("OPENAI_BASE_URL"));
             let key = keys::openai(&settings.key_dir)?;
             Arc::new(openai::OpenAi::new(
                 name,
@@ -98,11 +106,9 @@ pub fn build_backend(
             )?)
         }
         Spec::Anthropic { model, base_url } => {
-            let base = base_url.clone().or_else(|| {
-                std::env::var("ANTHROPIC_BASE_URL")
-                    .ok()
-                    .filter(|v| !v.trim().is_empty())
-            });
+            let base = base_url
+                .clone()
+                .or_else(|| env_setting("ANTHROPIC_BASE_URL"));
             let key = keys::anthropic(&settings.key_dir)?;
             Arc::new(anthropic::Anthropic::new(
                 name,
@@ -116,6 +122,11 @@ pub fn build_backend(
         Spec::Replay(dir) => Arc::new(replay::Replay::load(dir, settings.replay_lenient)?),
         Spec::Human => Arc::new(human::Human::new()),
     })
+}
+
+/// An environment variable, unless unset or blank (a blank one is as if unset).
+fn env_setting(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[derive(Debug, Default, Clone, Copy)]

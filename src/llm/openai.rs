@@ -180,10 +180,7 @@ struct WireUsage {
 
 /// Makes a `Reply` of a 2xx body, or says why not.
 fn interpret(reply: &HttpReply, stop: &[String]) -> Result<Reply, Fault> {
-    let resp: Response = serde_json::from_slice(&reply.body).map_err(|e| Fault::Retry {
-        what: format!("the reply was not valid JSON ({e})"),
-        after: None,
-    })?;
+    let resp: Response = transport::parse_reply(reply)?;
     if let (Some(_), true) = (&resp.error, resp.choices.is_empty()) {
         let message = transport::server_message(&reply.body);
         if transport::is_context_length(&message) {
@@ -228,17 +225,11 @@ fn interpret(reply: &HttpReply, stop: &[String]) -> Result<Reply, Fault> {
         })
         .collect();
     if text.trim().is_empty() && tool_calls.is_empty() {
-        if choice.finish_reason.as_deref() == Some("length") {
-            return Err(Fault::Fail(LlmError::Other(
-                "the model spent all its max tokens before writing any text (reasoning models \
-                 think first): raise --llm-max-tokens or --edit-script-max-tokens"
-                    .into(),
-            )));
-        }
-        return Err(Fault::Retry {
-            what: "the reply had no content".into(),
-            after: None,
-        });
+        let out_of_tokens = choice.finish_reason.as_deref() == Some("length");
+        return Err(transport::empty_reply(
+            out_of_tokens,
+            " (reasoning models think first)",
+        ));
     }
     let usage = resp.usage.and_then(|u| {
         Some(Usage {
@@ -260,11 +251,7 @@ impl Backend for OpenAi {
     }
 
     fn pricing(&self) -> Pricing<'_> {
-        if self.public {
-            Pricing::Listed(&self.model)
-        } else {
-            Pricing::Local(&self.model)
-        }
+        Pricing::hosted(self.public, &self.model)
     }
 
     fn call(&self, req: &Request, _role: RoleName) -> Outcome {

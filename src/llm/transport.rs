@@ -307,6 +307,32 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     num("retry-after").map(|s| Duration::from_secs_f64(s.min(24.0 * 3600.0)))
 }
 
+/// Reads a 2xx body as the provider's reply type. A body that is not that
+/// JSON (a proxy's page, a cut-off reply) is worth another attempt.
+pub fn parse_reply<T: serde::de::DeserializeOwned>(reply: &HttpReply) -> Result<T, Fault> {
+    serde_json::from_slice(&reply.body).map_err(|e| Fault::Retry {
+        what: format!("the reply was not valid JSON ({e})"),
+        after: None,
+    })
+}
+
+/// What a 2xx reply with neither text nor tool calls means. A model that
+/// ran out of tokens would do so again, so that is final and names the
+/// flags to raise (`why` is the provider's own reason, may be empty);
+/// anything else is worth another attempt.
+pub fn empty_reply(out_of_tokens: bool, why: &str) -> Fault {
+    if out_of_tokens {
+        return Fault::Fail(LlmError::Other(format!(
+            "the model spent all its max tokens before writing any text{why}: raise \
+             --llm-max-tokens or --edit-script-max-tokens"
+        )));
+    }
+    Fault::Retry {
+        what: "the reply had no content".into(),
+        after: None,
+    }
+}
+
 /// What a non-2xx reply means.
 pub fn classify_status(reply: &HttpReply) -> Fault {
     let message = server_message(&reply.body);

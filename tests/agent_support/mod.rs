@@ -11,6 +11,10 @@ use serde_json::Value;
 
 #[path = "../common/mod.rs"]
 pub mod common;
+// Re-exported so the tests keep one import line; each test crate uses only
+// some of them.
+#[allow(unused_imports)]
+pub use common::{alive, read_json, real_python, text, wait_for, write};
 
 /// A benchmarks folder with one task and room for logs and workspaces.
 pub struct Bench {
@@ -182,20 +186,6 @@ pub fn research_reply(marker: &str, action: &str, input: Value) -> Value {
     ))
 }
 
-pub fn write(p: &Path, text: &str) {
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
-pub fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap()
-}
-
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// The lines of `<log>/agent_log/llm_calls.jsonl`.
 pub fn calls(log: &Path) -> Vec<Value> {
     std::fs::read_to_string(log.join("agent_log/llm_calls.jsonl"))
@@ -241,50 +231,9 @@ pub fn trace_observations(log: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The interpreter itself (a pyenv shim would add its own variables).
-pub fn real_python() -> PathBuf {
-    static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| {
-        let out = Command::new(common::python())
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .unwrap();
-        PathBuf::from(text(&out.stdout).trim())
-    })
-    .clone()
-}
-
 /// Whether the task Python has the offline tasks' stack (asked once).
 pub fn stack_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     let ready = *READY.get_or_init(|| common::python_has(&["numpy", "pandas", "sklearn"]));
     common::require("the task Python stack (numpy, pandas, scikit-learn)", ready)
-}
-
-/// Waits until `cond` holds, up to `secs` seconds.
-pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while std::time::Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    false
-}
-
-/// True while process `pid` exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .next();
-            state != Some("Z") && state != Some("X")
-        }
-        Err(_) => false,
-    }
 }

@@ -9,6 +9,10 @@ use serde_json::Value;
 
 #[path = "../common/mod.rs"]
 pub mod common;
+// Re-exported so the tests keep one import line; each test crate uses only
+// some of them.
+#[allow(unused_imports)]
+pub use common::{alive, read_json, real_python, text, wait_for, write};
 
 pub struct Toy {
     pub dir: tempfile::TempDir,
@@ -116,45 +120,6 @@ impl Toy {
     }
 }
 
-pub fn write(p: &Path, text: &str) {
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
-pub fn read_json(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The interpreter itself (a pyenv shim would add its own variables).
-pub fn real_python() -> PathBuf {
-    let out = Command::new(common::python())
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .unwrap();
-    PathBuf::from(text(&out.stdout).trim())
-}
-
-/// True while process `pid` exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .next();
-            state != Some("Z") && state != Some("X")
-        }
-        Err(_) => false,
-    }
-}
-
 /// Every file under `dir` with its content, for "nothing changed" checks.
 pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -171,16 +136,4 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
         }
     }
     out
-}
-
-/// Waits until `cond` holds, up to `secs` seconds.
-pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while std::time::Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    false
 }
