@@ -467,3 +467,60 @@ fn retrieval_mode_keeps_a_research_log_and_shows_what_it_retrieves() {
         f[2]
     );
 }
+
+#[test]
+fn valid_format_entires_narrows_the_fields_asked_for_and_read() {
+    let bench = Bench::toy();
+    // Replies with only the three chosen fields: acceptable only if the
+    // override took effect (the default asks for all six and would retry).
+    let main = bench.script(
+        "main.jsonl",
+        &[
+            json!("Thought: look around\nAction: List Files\nAction Input: {\"dir_path\": \".\"}"),
+            json!("Thought: done\nAction: Final Answer\nAction Input: {\"final_answer\": \"ok\"}"),
+        ],
+    );
+    let log = bench.log("logs");
+    let out = bench.run(
+        "research",
+        &log,
+        &[
+            "--llm",
+            &main,
+            "--max-retries",
+            "1",
+            "--valid-format-entires",
+            "Thought",
+            "Action",
+            "Action Input",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&log.join("run.json"));
+    assert_eq!(run["exit_reason"], "final_answer", "{run}");
+    let p = prompts(&log, "main");
+    assert_eq!(p.len(), 2, "no retries were needed");
+    assert!(
+        p[0].contains("Thought:") && !p[0].contains("Fact Check:"),
+        "{}",
+        p[0]
+    );
+
+    // A field the prompt cannot describe, or one without Action Input last,
+    // is refused before the run starts.
+    for bad in [
+        &["Thought", "Action", "Plan"][..],
+        &["Action Input", "Action"][..],
+    ] {
+        let log = bench.log(&format!("bad-{}", bad.len()));
+        let mut args = vec!["--llm", &main, "--valid-format-entires"];
+        args.extend_from_slice(bad);
+        let out = bench.run("research", &log, &args);
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("--valid-format-entires"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}

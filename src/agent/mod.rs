@@ -47,6 +47,9 @@ pub struct Options {
     pub retrieval: bool,
     pub add_to_prompt: Vec<String>,
     pub remove_from_prompt: Vec<String>,
+    /// The research agent's response fields (`--valid-format-entires`);
+    /// empty means all six.
+    pub format_entries: Vec<String>,
     /// The earlier run's `agent_log` when resuming.
     pub resume_agent_log: Option<PathBuf>,
 }
@@ -61,6 +64,7 @@ impl Options {
             retrieval: args.retrieval,
             add_to_prompt: args.actions_add_to_prompt.clone(),
             remove_from_prompt: args.actions_remove_from_prompt.clone(),
+            format_entries: args.valid_format_entires.clone(),
             resume_agent_log: args.resume.as_ref().map(|d| d.join("agent_log")),
         }
     }

@@ -41,8 +41,9 @@ impl ResearchAgent {
         models: Models,
         agent_log: &std::path::Path,
     ) -> Result<ResearchAgent> {
+        let fields = research_fields(&opts.format_entries)?;
         Ok(ResearchAgent {
-            core: Core::new(opts, models, agent_log, "research", &RESEARCH_FIELDS)?,
+            core: Core::new(opts, models, agent_log, "research", &fields)?,
         })
     }
 
@@ -209,6 +210,36 @@ pub fn ask_until_usable(
         last,
     }
     .into())
+}
+
+/// The response fields for `--valid-format-entires`: all six when none
+/// are given, else the named ones in the given order. Each must be one of
+/// the six (the prompt describes only those), Action must be there, and
+/// Action Input must come last (it takes the rest of the reply).
+pub fn research_fields(entries: &[String]) -> Result<Vec<&'static str>> {
+    if entries.is_empty() {
+        return Ok(RESEARCH_FIELDS.to_vec());
+    }
+    let mut fields = Vec::new();
+    for e in entries {
+        let Some(f) = RESEARCH_FIELDS.iter().find(|f| **f == e.trim()) else {
+            anyhow::bail!(
+                "--valid-format-entires: unknown field '{e}'; choose from {}",
+                RESEARCH_FIELDS.map(|f| format!("\"{f}\"")).join(", ")
+            );
+        };
+        if fields.contains(f) {
+            anyhow::bail!("--valid-format-entires: '{f}' is named twice");
+        }
+        fields.push(*f);
+    }
+    if !fields.contains(&"Action") || fields.last() != Some(&"Action Input") {
+        anyhow::bail!(
+            "--valid-format-entires must include Action and end with \"Action Input\" (got: {})",
+            fields.join(", ")
+        );
+    }
+    Ok(fields)
 }
 
 /// Reads the fields of a reply and the action it names.

@@ -118,4 +118,16 @@ pub struct RunArgs {
     /// Actions to leave out of the prompt (they can still be called).
     #[arg(long, value_name = "ACTION", num_args = 1..)]
     pub actions_remove_from_prompt: Vec<String>,
+
+    /// The research agent's response fields, in order (the original's
+    /// flag, typo included): a subset of Reflection, "Research Plan and
+    /// Status", "Fact Check", Thought, Action, "Action Input" that keeps
+    /// Action and ends with Action Input.
+    #[arg(
+        long = "valid-format-entires",
+        visible_alias = "valid-format-entries",
+        value_name = "FIELD",
+        num_args = 1..
+    )]
+    pub valid_format_entires: Vec<String>,
 }

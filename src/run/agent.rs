@@ -84,6 +84,7 @@ pub fn check(args: &RunArgs) -> Result<&'static str> {
     if args.max_retries == 0 {
         bail!("--max-retries must be at least 1");
     }
+    agent::research::research_fields(&args.valid_format_entires)?;
     agent::prompt::check_action_names("--actions-add-to-prompt", &args.actions_add_to_prompt)?;
     agent::prompt::check_action_names(
         "--actions-remove-from-prompt",

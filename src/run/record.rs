@@ -151,6 +151,7 @@ pub fn flags(a: &RunArgs) -> Value {
         "retrieval": a.retrieval,
         "actions_add_to_prompt": a.actions_add_to_prompt,
         "actions_remove_from_prompt": a.actions_remove_from_prompt,
+        "valid_format_entires": a.valid_format_entires,
     })
 }
 
