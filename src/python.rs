@@ -44,8 +44,14 @@ pub fn resolve(explicit: Option<&Path>) -> Python {
 /// in a script's output ("No module named 'pandas'").
 pub fn missing_module(output: &str) -> Option<String> {
     output.lines().rev().find_map(|line| {
-        let rest = line.split("No module named ").nth(1)?;
-        let name = rest.trim().trim_matches(|c| c == '\'' || c == '"');
+        let rest = line.split("No module named ").nth(1)?.trim_start();
+        // `'pkg.sub'` as Python writes it, or a bare name a script wrote.
+        let name = match rest.chars().next()? {
+            q @ ('\'' | '"') => rest[1..].split(q).next()?,
+            _ => rest
+                .split(|c: char| c.is_whitespace() || matches!(c, ':' | ',' | ';' | ')'))
+                .next()?,
+        };
         let top = name.split('.').next()?.to_string();
         (!top.is_empty()).then_some(top)
     })
@@ -60,5 +66,13 @@ mod tests {
         let out = "Traceback (most recent call last):\n  File \"x\", line 1\nModuleNotFoundError: No module named 'sklearn.datasets'\n";
         assert_eq!(missing_module(out).as_deref(), Some("sklearn"));
         assert_eq!(missing_module("all fine\n"), None);
+        // A script's own message after the module name is not part of it.
+        let own =
+            "error: No module named 'clrs': install the CLRS library first (pip install -r x)";
+        assert_eq!(missing_module(own).as_deref(), Some("clrs"));
+        assert_eq!(
+            missing_module("No module named torch; see README").as_deref(),
+            Some("torch")
+        );
     }
 }

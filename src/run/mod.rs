@@ -32,10 +32,11 @@ use record::{ExitReason, ModelNames, RunRecord};
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     // Signals first: every thread started later inherits the blocked mask.
     let interrupt = signals::install()?;
-    let agent_name = agent::check(args)?;
-    check_limits(args)?;
+    // The task first: a misspelt task name is the likeliest mistake.
     let root = discover::benchmarks_root(global)?;
     let task = discover::find_task(&root, &args.task)?;
+    let agent_name = agent::check(args)?;
+    check_limits(args)?;
     if !task.is_prepared() {
         bail!(
             "task {} is not prepared yet; run `mlab prepare {}` first",
