@@ -255,11 +255,7 @@ fn same_path(a: &Path, b: &Path) -> bool {
 /// bubblewrap for `auto`/`bwrap` (or a clear failure), no confinement only
 /// for an explicit `none`, with a warning.
 fn make_sandbox(args: &SandboxArgs) -> Result<Arc<dyn Sandbox>> {
-    let sandbox = crate::sandbox::select(args.sandbox)?;
-    if sandbox.name() == "none" {
-        ui::warn(crate::sandbox::NONE_WARNING);
-    }
-    Ok(Arc::from(sandbox))
+    Ok(Arc::from(crate::sandbox::select(args.sandbox)?))
 }
 
 /// How read-only files appear: mounted by a sandbox that can, else copied.

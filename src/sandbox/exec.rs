@@ -11,15 +11,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::tamper::Baseline;
-use super::{agent_policy, grader_policy, select, AgentSetup, Bind, Policy, Stream, NONE_WARNING};
-use crate::cli::{SandboxExecArgs, SandboxKind};
-use crate::ui;
+use super::{agent_policy, grader_policy, select, AgentSetup, Bind, Policy, Stream};
+use crate::cli::SandboxExecArgs;
 
 pub fn run(args: &SandboxExecArgs) -> Result<ExitCode> {
     let sandbox = select(args.sandbox.sandbox)?;
-    if args.sandbox.sandbox == SandboxKind::None {
-        ui::warn(NONE_WARNING);
-    }
     let mut policy = build_policy(args)?;
     policy.timeout = args.timeout.map(Duration::from_secs_f64);
     policy.max_output = args.max_output;

@@ -39,7 +39,7 @@ pub use limits::{describe_support, parse_size, parse_size_arg};
 pub use none::NoSandbox;
 #[allow(unused_imports)]
 pub use policy::{agent_policy, grader_policy, AgentSetup, DEFAULT_MAX_PROCS};
-pub use select::{probe, select, NONE_WARNING};
+pub use select::{probe, select};
 
 /// Which pipe a chunk of output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

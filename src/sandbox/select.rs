@@ -28,11 +28,14 @@ const WAY_OUT: &str = "to fix it: install bubblewrap (apt-get install bubblewrap
      AppArmor profile that allows bwrap), or pass --sandbox none to run the agent's code \
      unconfined (not recommended)";
 
-/// The sandbox for `kind`. `none` gives `NoSandbox`; the caller prints
-/// [`NONE_WARNING`].
+/// The sandbox for `kind`. `none` gives `NoSandbox` and always prints
+/// [`NONE_WARNING`], so no caller can run unconfined silently.
 pub fn select(kind: SandboxKind) -> Result<Box<dyn Sandbox>> {
     match kind {
-        SandboxKind::None => Ok(Box::new(NoSandbox)),
+        SandboxKind::None => {
+            crate::ui::warn(NONE_WARNING);
+            Ok(Box::new(NoSandbox))
+        }
         SandboxKind::Auto | SandboxKind::Bwrap => match probe() {
             Ok(b) => Ok(Box::new(b.clone())),
             Err(reason) => {
