@@ -349,8 +349,11 @@ fn a_research_run_killed_with_sigkill_resumes_from_its_saved_state() {
         .spawn()
         .unwrap();
     let pids = bench.path().join("work/toy/pids.txt");
+    // Wait for the pid itself: the file exists a moment before it is written.
+    let pid_written =
+        || std::fs::read_to_string(&pids).is_ok_and(|s| s.trim().parse::<i32>().is_ok());
     assert!(
-        wait_for(60, || pids.exists()),
+        wait_for(60, pid_written),
         "the run did not reach the sleeping step"
     );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
