@@ -58,6 +58,7 @@ fn agent_request(log: &std::path::Path) -> Request {
         max_tokens: 2000,
         temperature: 0.5,
         tools: Vec::new(),
+        tool_choice: None,
         log_file: Some(log.to_path_buf()),
     }
 }

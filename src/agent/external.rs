@@ -378,6 +378,7 @@ impl ExternalAgent {
             max_tokens: max_tokens.unwrap_or(models.main_max_tokens),
             temperature: temperature.unwrap_or(0.5),
             tools: Vec::new(),
+            tool_choice: None,
             log_file: Some(
                 self.journal
                     .dir()

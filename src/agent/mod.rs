@@ -33,7 +33,9 @@ use anyhow::{Context, Result};
 use crate::cli::RunArgs;
 use crate::env::action::ActionInfo;
 use crate::env::{Environment, HarnessError};
-use crate::llm::{Completion, LlmError, Message, Models, Request, ToolSpec};
+use crate::llm::{
+    Completion, LlmError, Message, ModelFailure, Models, Request, ToolChoice, ToolSpec,
+};
 use crate::ui;
 use state::{AgentState, Entry, HistoryStep};
 
@@ -52,6 +54,8 @@ pub struct Options {
     pub format_entries: Vec<String>,
     /// The earlier run's `agent_log` when resuming.
     pub resume_agent_log: Option<PathBuf>,
+    /// `tool_choice` of requests that offer tools (`--tool-choice`).
+    pub tool_choice: ToolChoice,
 }
 
 impl Options {
@@ -66,18 +70,30 @@ impl Options {
             remove_from_prompt: args.actions_remove_from_prompt.clone(),
             format_entries: args.valid_format_entires.clone(),
             resume_agent_log: args.resume.as_ref().map(|d| d.join("agent_log")),
+            tool_choice: args.llm.tool_choice,
         }
     }
 }
 
 /// The thrown-away reply budget ran out: the model never gave a usable
-/// reply within `--max-retries` tries. Ends the run as `agent_error`.
+/// reply within `--max-retries` tries. A model failure
+/// (`ModelFailure::UnusableReply`): the run ends as `model_error`.
 #[derive(Debug, thiserror::Error)]
 #[error("no usable reply from the model in {tries} tries at agent step {step}; the last problem: {last}")]
 pub struct FormatExhausted {
     pub tries: u32,
     pub step: usize,
     pub last: String,
+}
+
+impl FormatExhausted {
+    /// As the model failure that ends the run.
+    pub fn into_error(self) -> anyhow::Error {
+        anyhow::Error::new(LlmError::Model {
+            kind: ModelFailure::UnusableReply,
+            detail: self.to_string(),
+        })
+    }
 }
 
 /// `agent_log/main_log`, the person-readable account of a run.
@@ -103,8 +119,8 @@ impl Journal {
     }
 
     /// Appends to main_log; a failure is mlab's, not the agent's.
-    pub fn write(&mut self, text: &str) -> Result<()> {
-        self.main
+    pub fn write(&self, text: &str) -> Result<()> {
+        (&self.main)
             .write_all(text.as_bytes())
             .map_err(|e| HarnessError(format!("could not write agent_log/main_log: {e}")).into())
     }
@@ -259,6 +275,7 @@ impl Core {
             max_tokens: self.models.main_max_tokens,
             temperature: 0.5,
             tools: tools.to_vec(),
+            tool_choice: (!tools.is_empty()).then_some(self.opts.tool_choice),
             log_file: Some(self.journal.call_log(i)),
         };
         self.models.main.complete(&req)
@@ -297,6 +314,16 @@ impl Core {
         }
     }
 
+    /// Records in main_log a reply that was thrown away and why, so that a
+    /// person reading the run sees every rejected try in order (the reply
+    /// is shortened to its start and end).
+    pub fn log_rejected(&self, i: usize, reply: &str, why: &str) -> Result<()> {
+        self.journal.write(&format!(
+            "Step {i}: unusable reply, rejected: {why}\nRejected reply:\n```\n{}\n```\n\n",
+            clip(reply.trim(), REJECTED_SHOWN)
+        ))
+    }
+
     /// Appends one finished step to main_log.
     pub fn log_step(&mut self, i: usize, printed: &str, observation: &str) -> Result<()> {
         self.journal.write(&format!(
@@ -304,6 +331,9 @@ impl Core {
         ))
     }
 }
+
+/// Characters of a rejected reply kept in main_log.
+const REJECTED_SHOWN: usize = 600;
 
 fn same_dir(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {

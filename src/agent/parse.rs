@@ -192,6 +192,7 @@ pub fn parse_action_input(raw: &str, info: &ActionInfo) -> Result<Map<String, Va
     match parsed {
         Some(Value::Object(map)) => {
             check_keys(&map, &keys, info.name)?;
+            check_placeholders(&map, info)?;
             Ok(map)
         }
         Some(other) => Err(format!(
@@ -200,22 +201,59 @@ pub fn parse_action_input(raw: &str, info: &ActionInfo) -> Result<Map<String, Va
             info.name,
             quoted(&keys)
         )),
-        None => lenient(object, &keys).ok_or_else(|| {
-            if !object.trim_start().starts_with('{') {
-                format!(
-                    "the input is not a JSON object; {} takes an object with the keys {}",
-                    info.name,
-                    quoted(&keys)
-                )
-            } else {
-                format!(
-                    "the input is not valid JSON and not every key of {} ({}) could be found in it",
-                    info.name,
-                    quoted(&keys)
-                )
+        None => match lenient(object, &keys) {
+            Some(map) => {
+                check_placeholders(&map, info)?;
+                Ok(map)
             }
-        }),
+            None if !object.trim_start().starts_with('{') => Err(format!(
+                "the input is not a JSON object; {} takes an object with the keys {}",
+                info.name,
+                quoted(&keys)
+            )),
+            None => Err(format!(
+                "the input is not valid JSON and not every key of {} ({}) could be found in it",
+                info.name,
+                quoted(&keys)
+            )),
+        },
     }
+}
+
+/// Fails when a value is the action's usage placeholder: the description
+/// the prompt shows in brackets for that key (`[a folder path relative to
+/// the workspace; "." is the top folder]`), copied from the example instead
+/// of replaced by a real value. Brackets, quotes, case and spacing are not
+/// looked at; a bracketed start of the description counts too.
+pub fn check_placeholders(map: &Map<String, Value>, info: &ActionInfo) -> Result<(), String> {
+    fn norm(s: &str) -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '[' | ']' | '"' | '\'' | '`'))
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    }
+    for arg in info.usage {
+        let Some(Value::String(value)) = map.get(arg.key) else {
+            continue;
+        };
+        let v = value.trim();
+        let placeholder = norm(arg.description);
+        let got = norm(v);
+        let bracketed = v.starts_with('[') && v.ends_with(']');
+        let copied = got == placeholder
+            || (bracketed && got.chars().count() >= 12 && placeholder.starts_with(&got));
+        if copied && !got.is_empty() {
+            return Err(format!(
+                "the value of \"{}\" is the placeholder from the action's description \
+                 ([{}]), copied from the example; replace it with a real value",
+                arg.key, arg.description
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -463,6 +501,29 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_usage_placeholder_copied_from_the_example_is_refused_with_a_correction() {
+        let info = crate::env::action::lookup("List Files").unwrap();
+        for raw in [
+            r#"{"dir_path": "[a folder path relative to the workspace; \".\" is the top folder]"}"#,
+            r#"{"dir_path": "a folder path relative to the workspace; \".\" is the top folder"}"#,
+            r#"{"dir_path": "[a folder path relative to the workspace]"}"#,
+            // Not JSON at all, as a small model writes it.
+            r#"{"dir_path": [a folder path relative to the workspace; "." is the top folder]}"#,
+        ] {
+            let err = parse_action_input(raw, info).unwrap_err();
+            assert!(
+                err.contains("placeholder") && err.contains("\"dir_path\""),
+                "{raw}: {err}"
+            );
+        }
+        // Real values pass, even ones that share words with the description.
+        for ok in [r#"{"dir_path": "."}"#, r#"{"dir_path": "a folder"}"#] {
+            assert!(parse_action_input(ok, info).is_ok(), "{ok}");
+        }
+    }
+
     use crate::env::action::lookup;
 
     const FIELDS: [&str; 6] = [

@@ -197,6 +197,7 @@ pub fn ask_until_usable(
             Ok(reply) => return Ok(reply),
             Err(why) => {
                 ui::warn(format!("agent step {i}: unusable reply: {why}"));
+                core.log_rejected(i, &completion.text, &why)?;
                 if hint {
                     text.push_str(&prompt::correction(&why, &core.fields));
                 }
@@ -209,7 +210,7 @@ pub fn ask_until_usable(
         step: i,
         last,
     }
-    .into())
+    .into_error())
 }
 
 /// The response fields for `--valid-format-entires`: all six when none

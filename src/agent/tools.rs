@@ -16,7 +16,9 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 
-use super::parse::{action_name, check_keys, parse_action_input, parse_entries};
+use super::parse::{
+    action_name, check_keys, check_placeholders, parse_action_input, parse_entries,
+};
 use super::prompt::{self, INPUT_ERROR_PREFIX};
 use super::state::HistoryStep;
 use super::{entry, llm_failure, Core, FormatExhausted, Options};
@@ -178,6 +180,17 @@ impl ToolsAgent {
                 Ok(d) => return Ok(d),
                 Err(why) => {
                     ui::warn(format!("agent step {i}: unusable reply: {why}"));
+                    let shown = if c.tool_calls.is_empty() {
+                        c.text.clone()
+                    } else {
+                        let calls: Vec<String> = c
+                            .tool_calls
+                            .iter()
+                            .map(|t| format!("tool call {} {}", t.name, t.arguments))
+                            .collect();
+                        format!("{}\n{}", c.text.trim(), calls.join("\n"))
+                    };
+                    self.core.log_rejected(i, &shown, &why)?;
                     text.push_str(&format!(
                         "\n\nYour last reply could not be used: {why}. Call exactly one of the tools, or reply with Action: and Action Input: lines.\n\n"
                     ));
@@ -190,7 +203,7 @@ impl ToolsAgent {
             step: i,
             last,
         }
-        .into())
+        .into_error())
     }
 
     fn take(&mut self, env: &mut Environment, i: usize, d: Decision) -> Result<()> {
@@ -259,7 +272,9 @@ fn from_call(
     let (input, parsed) = match arguments {
         Value::Object(m) => (
             arguments.to_string(),
-            check_keys(m, &keys, info.name).map(|_| m.clone()),
+            check_keys(m, &keys, info.name)
+                .and_then(|_| check_placeholders(m, info))
+                .map(|_| m.clone()),
         ),
         Value::Null => {
             let m = Map::new();

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+pub use crate::llm::ToolChoice;
+
 /// Which models play the three roles of the original, and how they are called.
 #[derive(Debug, Args, Clone)]
 pub struct LlmArgs {
@@ -68,7 +70,19 @@ pub struct LlmArgs {
     /// input and output tokens per model).
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
+
+    /// The configuration's name, which `mlab eval` groups runs by (default:
+    /// the agent and each model's provider and name, without base URL).
+    #[arg(long, value_name = "NAME")]
+    pub config_name: Option<String>,
+
+    /// Whether the tools agent requires a tool call (`required`; Anthropic's
+    /// `any`) or lets the model choose (`auto`). A server that rejects the
+    /// field is asked again without it.
+    #[arg(long, value_enum, default_value_t = ToolChoice::Required)]
+    pub tool_choice: ToolChoice,
 }
+
 
 #[derive(Debug, Args)]
 pub struct LlmCheckArgs {
@@ -79,4 +93,9 @@ pub struct LlmCheckArgs {
     /// (llm_calls.jsonl and a readable log per call).
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
+
+    /// Exit 0 even when a model answers but does not follow the one-line
+    /// instruction (it is still reported as a warning).
+    #[arg(long)]
+    pub lenient: bool,
 }

@@ -505,6 +505,7 @@ fn build_result(
         task: t.task.name().to_string(),
         agent: agent.clone(),
         llm: llm.clone(),
+        config: run.config(),
         infra_failure: result::infra_failure(run, &extra),
         final_score,
         best_score: best,

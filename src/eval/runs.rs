@@ -177,6 +177,15 @@ impl Run {
         }
     }
 
+    /// run.json `config`: the configuration's identity (agent, provider
+    /// and model names, or `--config-name`), for runs that record one.
+    pub fn config(&self) -> Option<String> {
+        self.meta_str("config")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+    }
+
     /// Whether the agent submitted: a "Final Answer" step in the trace (as
     /// the original), or mlab's own exit reason when the trace is unreadable.
     pub fn submitted_final_answer(&self) -> bool {

@@ -21,6 +21,8 @@ pub struct RunStats {
     pub task: String,
     pub agent: Option<String>,
     pub llm: Value,
+    /// run.json `config` (the configuration's identity), when recorded.
+    pub config: Option<String>,
     pub infra_failure: bool,
     /// The last step's score, when it could be scored.
     pub final_score: Option<f64>,
@@ -106,9 +108,18 @@ pub fn is_baseline_agent(agent: Option<&str>) -> bool {
 }
 
 /// "research (gpt-4o)", "research (gpt-4o; fast gpt-4o-mini)", "baseline".
+/// Models are named by their identity (provider and model name, never the
+/// base URL: `openai:llama3@http://host:8000/v1` is `openai:llama3`).
 pub fn config_label(agent: Option<&str>, llm: &Value) -> String {
     let agent = agent.unwrap_or("unknown agent");
-    let role = |k: &str| llm.get(k).and_then(Value::as_str);
+    let ids: Vec<(&str, String)> = ["main", "fast", "edit"]
+        .into_iter()
+        .filter_map(|k| {
+            let name = llm.get(k).and_then(Value::as_str)?;
+            Some((k, crate::llm::model_identity(name)))
+        })
+        .collect();
+    let role = |k: &str| ids.iter().find(|(r, _)| *r == k).map(|(_, id)| id.as_str());
     let Some(main) = role("main") else {
         return agent.to_string();
     };
@@ -128,7 +139,10 @@ pub fn config_label(agent: Option<&str>, llm: &Value) -> String {
 pub fn summarize(runs: &[RunStats], tasks: &BTreeMap<String, TaskFacts>) -> Vec<Group> {
     let mut groups: BTreeMap<(String, bool, String), Vec<&RunStats>> = BTreeMap::new();
     for r in runs {
-        let config = config_label(r.agent.as_deref(), &r.llm);
+        let config = r
+            .config
+            .clone()
+            .unwrap_or_else(|| config_label(r.agent.as_deref(), &r.llm));
         let not_baseline = !is_baseline_agent(r.agent.as_deref());
         groups
             .entry((r.task.clone(), not_baseline, config))
@@ -255,6 +269,7 @@ mod tests {
             } else {
                 json!({"main": "m1", "fast": "m1", "edit": "m2"})
             },
+            config: None,
             infra_failure: infra,
             final_score: fin,
             best_score: best,

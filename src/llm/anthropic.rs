@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::keys::{self, ApiKey};
 use super::metered::{Backend, Outcome, Pricing, Reply};
 use super::transport::{self, Fault, HttpReply, RetryPolicy};
-use super::{truncate_at_stop, Request, Role, RoleName, ToolCall, ToolSpec, Usage};
+use super::{
+    truncate_at_stop, ModelFailure, Request, Role, RoleName, ToolCall, ToolChoice, ToolSpec, Usage,
+};
 
 pub const PUBLIC_BASE: &str = "https://api.anthropic.com";
 pub const API_VERSION: &str = "2023-06-01";
@@ -21,6 +23,8 @@ pub struct Anthropic {
     policy: RetryPolicy,
     public: bool,
     label: String,
+    /// The server rejected `tool_choice` once; it is no longer sent.
+    no_tool_choice: std::sync::atomic::AtomicBool,
 }
 
 impl Anthropic {
@@ -60,10 +64,28 @@ impl Anthropic {
             policy,
             public,
             label: name.to_string(),
+            no_tool_choice: Default::default(),
         })
     }
 
     pub fn body(&self, req: &Request) -> Vec<u8> {
+        self.body_with(req, true)
+    }
+
+    /// The body, with `tool_choice` (`{"type":"any"}` for required) only
+    /// when `choice` and the request offers tools and the server has not
+    /// rejected the field.
+    fn body_with(&self, req: &Request, choice: bool) -> Vec<u8> {
+        let tool_choice = req
+            .tool_choice
+            .filter(|_| choice && !req.tools.is_empty())
+            .filter(|_| !self.no_tool_choice.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|c| WireChoice {
+                kind: match c {
+                    ToolChoice::Auto => "auto",
+                    ToolChoice::Required => "any",
+                },
+            });
         let system: Vec<&str> = req
             .messages
             .iter()
@@ -99,6 +121,7 @@ impl Anthropic {
             // Anthropic's range is 0..=1 (OpenAI's goes to 2).
             temperature: req.temperature.clamp(0.0, 1.0),
             tools: req.tools.iter().map(WireTool::from).collect(),
+            tool_choice,
         };
         serde_json::to_vec(&body).expect("a request body always serializes")
     }
@@ -116,6 +139,14 @@ struct Body<'a> {
     temperature: f32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<WireChoice>,
+}
+
+#[derive(Serialize)]
+struct WireChoice {
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
@@ -192,6 +223,13 @@ fn interpret(reply: &HttpReply, stop: &[String]) -> Result<Reply, Fault> {
         }
     }
     truncate_at_stop(&mut text, stop);
+    if text.trim().is_empty() && tool_calls.is_empty() && resp.stop_reason.as_deref() == Some("refusal")
+    {
+        return Err(Fault::Fail(transport::model_failure(
+            ModelFailure::Refusal,
+            "the model refused (stop_reason refusal)".into(),
+        )));
+    }
     if text.trim().is_empty() && tool_calls.is_empty() {
         let out_of_tokens = resp.stop_reason.as_deref() == Some("max_tokens");
         return Err(transport::empty_reply(out_of_tokens, ""));
@@ -222,16 +260,21 @@ impl Backend for Anthropic {
     }
 
     fn call(&self, req: &Request, _role: RoleName) -> Outcome {
-        let body = self.body(req);
-        let (result, retries) = transport::post_json(
-            &self.policy,
+        transport::with_tool_choice_fallback(
             &self.label,
-            &self.url,
-            &self.headers,
-            body,
-            |reply| interpret(reply, &req.stop),
-        );
-        Outcome { result, retries }
+            req.tool_choice.is_some() && !req.tools.is_empty(),
+            &self.no_tool_choice,
+            |choice| {
+                transport::post_json(
+                    &self.policy,
+                    &self.label,
+                    &self.url,
+                    &self.headers,
+                    self.body_with(req, choice),
+                    |reply| interpret(reply, &req.stop),
+                )
+            },
+        )
     }
 }
 

@@ -1,6 +1,12 @@
 //! `mlab llm-check`: one tiny request to each model named, printing model,
-//! latency, tokens, cost and reply, or the exact error and what to fix.
-//! Retries are capped at two here so that a wrong URL fails in seconds.
+//! latency, tokens, cost and the start of the reply, or the exact error and
+//! what to fix. Retries are capped at two here so that a wrong URL fails in
+//! seconds.
+//!
+//! The request asks for one known word. A model that answers something else
+//! is reachable but did not follow a one-line instruction, which an agent's
+//! format needs far more of: that is a warning and exit 1, unless
+//! `--lenient`.
 
 use std::process::ExitCode;
 
@@ -8,6 +14,44 @@ use super::{LlmError, Model, Models, Request};
 use crate::cli::LlmCheckArgs;
 
 const PROMPT: &str = "This is a connection check. Reply with the single word: ready";
+/// The word `PROMPT` asks for.
+const EXPECTED: &str = "ready";
+/// Lines of the reply printed (the rest is counted, not shown).
+const REPLY_LINES: usize = 3;
+/// Characters of one printed reply line.
+const LINE_CHARS: usize = 200;
+
+/// Whether `reply` is the expected word, allowing case, surrounding
+/// whitespace, quotes, markdown emphasis and a final full stop.
+pub fn followed(reply: &str) -> bool {
+    let word = reply
+        .trim()
+        .trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '*' | '_' | '.' | '!') || c.is_whitespace());
+    word.eq_ignore_ascii_case(EXPECTED)
+}
+
+/// At most `REPLY_LINES` lines of the reply, each cut at `LINE_CHARS`, and
+/// how much was left out.
+pub fn shown_reply(reply: &str) -> String {
+    let lines: Vec<&str> = reply.trim().lines().collect();
+    let mut out: Vec<String> = lines
+        .iter()
+        .take(REPLY_LINES)
+        .map(|l| {
+            let n = l.chars().count();
+            if n > LINE_CHARS {
+                let cut: String = l.chars().take(LINE_CHARS).collect();
+                format!("{cut}... ({} more characters)", n - LINE_CHARS)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    if lines.len() > REPLY_LINES {
+        out.push(format!("... ({} more lines)", lines.len() - REPLY_LINES));
+    }
+    out.join("\n         ")
+}
 
 pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
     let mut llm = args.llm.clone();
@@ -26,6 +70,7 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
     }
 
     let mut failed = false;
+    let mut disobeyed = false;
     for (i, (flag, model)) in checks.iter().enumerate() {
         if i > 0 {
             println!();
@@ -54,8 +99,25 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
                         ""
                     }
                 );
-                println!("cost:    ${:.6}", c.cost_usd);
-                println!("reply:   {}", c.text.trim());
+                match model.unknown_price() {
+                    Some(name) => println!(
+                        "cost:    unknown (no price known for '{name}'; --max-cost needs one: \
+                         give it with --prices <file.toml>)"
+                    ),
+                    None => println!("cost:    ${:.6}", c.cost_usd),
+                }
+                println!("reply:   {}", shown_reply(&c.text));
+                if followed(&c.text) {
+                    println!("format:  followed the instruction (replied \"{EXPECTED}\")");
+                } else {
+                    disobeyed = true;
+                    eprintln!(
+                        "warning: {} ({flag}) is reachable, but did not follow a one-line instruction: \
+                         asked to reply with the single word \"{EXPECTED}\", it replied otherwise; \
+                         an agent needs it to follow a reply format (pass --lenient to accept it)",
+                        model.name()
+                    );
+                }
             }
             Err(e) => {
                 failed = true;
@@ -71,7 +133,7 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
             usage.input_tokens, usage.output_tokens
         );
     }
-    Ok(if failed {
+    Ok(if failed || (disobeyed && !args.lenient) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -101,6 +163,10 @@ fn hint(e: &LlmError) -> &'static str {
         }
         LlmError::Budget(_) => "raise --max-cost or --max-total-tokens",
         LlmError::Script(_) => "fix the file named above",
+        LlmError::Model { .. } => {
+            "the server works, but the model gave no usable answer: try another model, or a \
+             larger --llm-max-tokens"
+        }
         LlmError::Other(_) => "see the message above",
     }
 }

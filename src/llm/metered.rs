@@ -129,10 +129,13 @@ fn env_setting(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// What a run has spent: tokens, US dollars and calls.
 #[derive(Debug, Default, Clone, Copy)]
-struct Totals {
-    usage: Usage,
-    cost: f64,
+pub struct Totals {
+    pub usage: Usage,
+    pub cost: f64,
+    /// Calls made (each one line of `llm_calls.jsonl`, failed ones too).
+    pub calls: u64,
 }
 
 /// Shared by the roles of one run: prices, budget, totals and the record.
@@ -157,6 +160,33 @@ impl Account {
 
     fn totals(&self) -> Totals {
         *self.totals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds what earlier parts of the run spent (a resumed run), so that
+    /// totals and budgets cover the whole run.
+    pub fn carry(&self, earlier: &Totals) {
+        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        totals.usage.add(&earlier.usage);
+        totals.cost += earlier.cost;
+        totals.calls += earlier.calls;
+    }
+
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.as_ref()
+    }
+
+    /// The price of `backend`'s model, when it is priced at all: `None`
+    /// for free backends, `Some(None)` for a model the table does not know.
+    pub fn price_of(&self, backend: &dyn Backend) -> Option<Option<super::cost::Price>> {
+        match backend.pricing() {
+            Pricing::Free => None,
+            Pricing::Listed(m) | Pricing::Local(m) => Some(self.prices.lookup(m)),
+        }
+    }
+
+    /// Whether `--max-cost` is set.
+    pub fn caps_cost(&self) -> bool {
+        self.budget.max_cost.is_some()
     }
 
     fn cost_of(&self, backend: &dyn Backend, usage: &Usage) -> f64 {
@@ -190,6 +220,8 @@ impl Account {
 pub struct Metered {
     role: RoleName,
     name: String,
+    /// The configuration identity of the model (`Spec::identity`).
+    identity: String,
     backend: Arc<dyn Backend>,
     account: Arc<Account>,
 }
@@ -204,6 +236,9 @@ impl Metered {
         Metered {
             role,
             name: name.to_string(),
+            identity: Spec::parse(name)
+                .map(|s| s.identity())
+                .unwrap_or_else(|_| name.to_string()),
             backend,
             account,
         }
@@ -228,6 +263,7 @@ impl Metered {
                 max_tokens: req.max_tokens,
                 temperature: req.temperature,
                 tools: &req.tools,
+                tool_choice: req.tool_choice.filter(|_| !req.tools.is_empty()),
             },
             response,
             tool_calls,
@@ -255,6 +291,7 @@ impl Model for Metered {
     fn complete(&self, req: &Request) -> Result<Completion, LlmError> {
         let before = self.account.totals();
         self.account.budget.check(&before.usage, before.cost)?;
+        self.check_prompt_fits_cost_cap(req, before.cost)?;
 
         let start = Instant::now();
         let outcome = self.backend.call(req, self.role);
@@ -269,14 +306,17 @@ impl Model for Metered {
             }
             Err(_) => (Usage::default(), 0.0),
         };
-        if outcome.result.is_ok() {
+        {
             let mut totals = self
                 .account
                 .totals
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            totals.usage.add(&usage);
-            totals.cost += cost;
+            if outcome.result.is_ok() {
+                totals.usage.add(&usage);
+                totals.cost += cost;
+            }
+            totals.calls += 1;
         }
         self.record(req, &outcome, usage, latency.as_secs_f64(), cost);
 
@@ -307,5 +347,59 @@ impl Model for Metered {
     fn spent(&self) -> Option<(Usage, f64)> {
         let t = self.account.totals();
         Some((t.usage, t.cost))
+    }
+
+    fn calls_made(&self) -> Option<u64> {
+        Some(self.account.totals().calls)
+    }
+
+    fn carry(&self, earlier: &Totals) {
+        self.account.carry(earlier);
+    }
+
+    fn unknown_price(&self) -> Option<String> {
+        match self.account.price_of(self.backend.as_ref()) {
+            Some(None) => Some(self.model_name().to_string()),
+            _ => None,
+        }
+    }
+
+    fn identity(&self) -> String {
+        self.identity.clone()
+    }
+
+    fn recorder_path(&self) -> Option<PathBuf> {
+        self.account.recorder().map(|r| r.path().to_path_buf())
+    }
+}
+
+impl Metered {
+    /// The provider's name of the model (what is priced).
+    fn model_name(&self) -> &str {
+        match self.backend.pricing() {
+            Pricing::Listed(m) | Pricing::Local(m) => m,
+            Pricing::Free => &self.name,
+        }
+    }
+
+    /// With `--max-cost`, a call whose prompt alone would pass the cap is
+    /// not sent: the prompt's tokens are estimated and priced first.
+    fn check_prompt_fits_cost_cap(&self, req: &Request, spent: f64) -> Result<(), LlmError> {
+        let Some(max) = self.account.budget.max_cost else {
+            return Ok(());
+        };
+        let Some(Some(price)) = self.account.price_of(self.backend.as_ref()) else {
+            return Ok(());
+        };
+        let prompt = estimate_usage(&req.messages, "");
+        let cost = price.cost(&prompt);
+        if spent + cost > max {
+            return Err(LlmError::Budget(format!(
+                "${spent:.4} spent and this call's prompt alone (about {} tokens) costs about \
+                 ${cost:.4}, past --max-cost ${max:.4}; the call was not sent",
+                prompt.input_tokens
+            )));
+        }
+        Ok(())
     }
 }

@@ -44,7 +44,8 @@ use cost::PriceTable;
 // For the sandbox, which strips these from every child's environment.
 #[allow(unused_imports)]
 pub use keys::secret_env_vars;
-pub use spec::Spec;
+pub use metered::Totals;
+pub use spec::{model_identity, Spec};
 pub use transport::RetryPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +114,17 @@ pub struct ToolCall {
     pub arguments: serde_json::Value,
 }
 
+/// Whether a request that offers tools requires the model to call one
+/// (`--tool-choice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoice {
+    /// The model may answer in text instead.
+    Auto,
+    /// The model must call a tool (OpenAI `"required"`, Anthropic `{"type":"any"}`).
+    Required,
+}
+
 /// One call to a model.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -123,6 +135,9 @@ pub struct Request {
     pub temperature: f32,
     /// Tools offered for native tool calling (empty: plain text).
     pub tools: Vec<ToolSpec>,
+    /// Sent only with tools; a server that rejects the field is asked
+    /// again without it (and not sent it again).
+    pub tool_choice: Option<ToolChoice>,
     /// Where to write the original's human-readable per-call log
     /// (prompt / response / tokens sections), if anywhere.
     pub log_file: Option<PathBuf>,
@@ -136,6 +151,7 @@ impl Request {
             max_tokens,
             temperature: 0.5,
             tools: Vec::new(),
+            tool_choice: None,
             log_file: None,
         }
     }
@@ -180,9 +196,53 @@ pub enum LlmError {
     /// A scripted or replayed model has no answer for this call.
     #[error("{0}")]
     Script(String),
+    /// The model answered, but not usefully: an empty reply, a refusal, a
+    /// content filter, or replies that stayed unusable after the agent's
+    /// format corrections. The configuration's failure, not the harness's:
+    /// the run ends `model_error` and eval counts it against the
+    /// configuration.
+    #[error("the model failed ({}): {detail}", kind.as_str())]
+    Model { kind: ModelFailure, detail: String },
     /// Anything else (bad configuration, I/O).
     #[error("{0}")]
     Other(String),
+}
+
+/// How a model failed at the task (see `LlmError::Model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFailure {
+    /// No text and no tool call (after one immediate retry), or all its
+    /// tokens spent before writing any text.
+    EmptyReply,
+    /// The model declined to answer (OpenAI's `refusal`, Anthropic's
+    /// `stop_reason: refusal`).
+    Refusal,
+    /// The provider's content filter stopped the reply.
+    ContentFilter,
+    /// Replies stayed unusable after the agent's format-correction retries.
+    UnusableReply,
+}
+
+impl ModelFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelFailure::EmptyReply => "empty_reply",
+            ModelFailure::Refusal => "refusal",
+            ModelFailure::ContentFilter => "content_filter",
+            ModelFailure::UnusableReply => "unusable_reply",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<ModelFailure> {
+        [
+            ModelFailure::EmptyReply,
+            ModelFailure::Refusal,
+            ModelFailure::ContentFilter,
+            ModelFailure::UnusableReply,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+    }
 }
 
 impl Usage {
@@ -208,8 +268,17 @@ impl LlmError {
             LlmError::Refused(_) => "refused",
             LlmError::Unreachable { .. } => "unreachable",
             LlmError::Script(_) => "script",
+            LlmError::Model { kind, .. } => kind.as_str(),
             LlmError::Other(_) => "other",
         }
+    }
+
+    /// A failure of the model at the task (it answered, but empty, refused,
+    /// filtered, unusable, or it was given more than it can read), as
+    /// opposed to a fault of the transport, the provider or mlab. The run
+    /// ends `model_error` and counts against the configuration.
+    pub fn is_model_failure(&self) -> bool {
+        matches!(self, LlmError::Model { .. } | LlmError::PromptTooLong(_))
     }
 
     /// The message without the kind's own wording (what `replay:` needs to
@@ -221,6 +290,7 @@ impl LlmError {
             | LlmError::Refused(m)
             | LlmError::Script(m)
             | LlmError::Other(m) => m,
+            LlmError::Model { detail, .. } => detail,
             LlmError::Unreachable { last, .. } => last,
         }
     }
@@ -237,6 +307,29 @@ pub trait Model: Send + Sync {
     /// model's account (the models of one `Models::from_args`); `None` for a
     /// model that keeps no account.
     fn spent(&self) -> Option<(Usage, f64)> {
+        None
+    }
+
+    /// Calls made so far by every role sharing this model's account.
+    fn calls_made(&self) -> Option<u64> {
+        None
+    }
+
+    /// Adds an earlier part of the run's spending to the shared account.
+    fn carry(&self, _earlier: &Totals) {}
+
+    /// The model's name when it is priced but its price is unknown.
+    fn unknown_price(&self) -> Option<String> {
+        None
+    }
+
+    /// The model's part of a configuration's identity (`Spec::identity`).
+    fn identity(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// Where the shared account records calls, if anywhere.
+    fn recorder_path(&self) -> Option<PathBuf> {
         None
     }
 }
@@ -314,6 +407,12 @@ impl Models {
             },
             recorder,
         ));
+        if let Some(max) = args.max_cost {
+            anyhow::ensure!(
+                max.is_finite() && max >= 0.0,
+                "--max-cost must be a number of US dollars >= 0, not {max}"
+            );
+        }
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let settings = metered::Settings {
             policy: RetryPolicy::from_args(args)?,
@@ -348,6 +447,20 @@ impl Models {
         let main = role(RoleName::Main, &main_name)?;
         let fast = role(RoleName::Fast, &fast_name)?;
         let edit = role(RoleName::Edit, &edit_name)?;
+        if args.max_cost.is_some() {
+            // A cap that cannot be enforced must not be silently ignored.
+            for (flag, m) in [("--llm", &main), ("--fast-llm", &fast), ("--edit-script-llm", &edit)] {
+                if let Some(model) = m.unknown_price() {
+                    anyhow::bail!(
+                        "--max-cost cannot be enforced: no price is known for model '{model}' \
+                         ({flag} {}); give its price with --prices <file.toml>, one line per model: \
+                         \"{model}\" = {{ input = 0.5, output = 1.5 }} (USD per million tokens; \
+                         0 for a free local model), or leave out --max-cost",
+                        m.name()
+                    );
+                }
+            }
+        }
         Ok(Models {
             main,
             fast,
@@ -357,6 +470,58 @@ impl Models {
         })
     }
 
+    /// Calls made so far by all three roles together.
+    pub fn calls(&self) -> u64 {
+        [&self.main, &self.fast, &self.edit]
+            .iter()
+            .find_map(|m| m.calls_made())
+            .unwrap_or_default()
+    }
+
+    /// Counts the earlier parts of a resumed run: the calls recorded in
+    /// `earlier` (the log folder being resumed) are carried into this run's
+    /// `llm_calls.jsonl` when it is another folder, and the tokens, dollars
+    /// and calls of every record there are added to the account, so that
+    /// run.json's totals and the budgets cover the whole run.
+    pub fn carry_over(&self, earlier: &Path) -> anyhow::Result<Totals> {
+        let Some(path) = [&self.main, &self.fast, &self.edit]
+            .iter()
+            .find_map(|m| m.recorder_path())
+        else {
+            return Ok(Totals::default());
+        };
+        let old = earlier.join("agent_log").join("llm_calls.jsonl");
+        if old.is_file() && !same_file(&old, &path) {
+            let text = std::fs::read(&old)
+                .with_context(|| format!("cannot read {}", old.display()))?;
+            let mut text = text;
+            if !text.is_empty() && !text.ends_with(b"\n") {
+                // A line torn by a crash: keep it, but on its own line.
+                text.push(b'\n');
+            }
+            use std::io::Write as _;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(&text))
+                .with_context(|| {
+                    format!("cannot carry {} into {}", old.display(), path.display())
+                })?;
+        }
+        let earlier_totals = if path.is_file() {
+            record::sum_records(&path)?
+        } else {
+            Totals::default()
+        };
+        self.main.carry(&earlier_totals);
+        Ok(earlier_totals)
+    }
+
+    /// Each role's identity (`Spec::identity`).
+    pub fn identities(&self) -> [String; 3] {
+        [self.main.identity(), self.fast.identity(), self.edit.identity()]
+    }
+
     /// Tokens and US dollars spent so far by all three roles together.
     pub fn totals(&self) -> (Usage, f64) {
         [&self.main, &self.fast, &self.edit]
@@ -364,6 +529,43 @@ impl Models {
             .find_map(|m| m.spent())
             .unwrap_or_default()
     }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// A configuration's identity, as run.json `config` records it and eval
+/// groups by: `--config-name` when given; for a replay, the replay of the
+/// configuration of the run it replays; else the agent and each role's
+/// provider and model name (never a base URL, port or key):
+/// `research (openai:llama3)`, `research (gpt-4o; fast gpt-4o-mini)`.
+pub fn config_identity(agent: &str, args: &LlmArgs) -> String {
+    if let Some(name) = args.config_name.as_deref().map(str::trim) {
+        if !name.is_empty() {
+            return name.to_string();
+        }
+    }
+    let Some(main) = args.llm.as_deref().map(str::trim).filter(|m| !m.is_empty()) else {
+        return agent.to_string();
+    };
+    if let Ok(Spec::Replay(dir)) = Spec::parse(main) {
+        return format!("replay of {}", spec::run_identity(&dir));
+    }
+    let main_id = spec::model_identity(main);
+    let mut label = format!("{agent} ({main_id}");
+    for (what, name) in [("fast", &args.fast_llm), ("edit", &args.edit_script_llm)] {
+        if let Some(id) = name.as_deref().map(spec::model_identity) {
+            if id != main_id {
+                label.push_str(&format!("; {what} {id}"));
+            }
+        }
+    }
+    label.push(')');
+    label
 }
 
 fn flag_of(role: RoleName) -> &'static str {

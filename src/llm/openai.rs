@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::keys::{self, ApiKey};
 use super::metered::{Backend, Outcome, Pricing, Reply};
 use super::transport::{self, Fault, HttpReply, RetryPolicy};
-use super::{truncate_at_stop, LlmError, Message, Request, RoleName, ToolCall, ToolSpec, Usage};
+use super::{
+    truncate_at_stop, LlmError, Message, ModelFailure, Request, RoleName, ToolCall, ToolChoice,
+    ToolSpec, Usage,
+};
 
 pub const PUBLIC_BASE: &str = "https://api.openai.com/v1";
 
@@ -26,6 +29,8 @@ pub struct OpenAi {
     reasoning: bool,
     /// For log messages.
     label: String,
+    /// The server rejected `tool_choice` once; it is no longer sent.
+    no_tool_choice: std::sync::atomic::AtomicBool,
 }
 
 impl OpenAi {
@@ -72,11 +77,26 @@ impl OpenAi {
             public,
             reasoning,
             label: name.to_string(),
+            no_tool_choice: Default::default(),
         })
     }
 
     /// The JSON body of a request.
     pub fn body(&self, req: &Request) -> Vec<u8> {
+        self.body_with(req, true)
+    }
+
+    /// The body, with `tool_choice` only when `choice` and the request
+    /// offers tools and the server has not rejected the field.
+    fn body_with(&self, req: &Request, choice: bool) -> Vec<u8> {
+        let tool_choice = req
+            .tool_choice
+            .filter(|_| choice && !req.tools.is_empty())
+            .filter(|_| !self.no_tool_choice.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|c| match c {
+                ToolChoice::Auto => "auto",
+                ToolChoice::Required => "required",
+            });
         let stop: &[String] = if self.reasoning {
             &[]
         } else {
@@ -90,6 +110,7 @@ impl OpenAi {
             temperature: (!self.reasoning).then_some(req.temperature),
             stop,
             tools: req.tools.iter().map(WireTool::from).collect(),
+            tool_choice,
         };
         serde_json::to_vec(&body).expect("a request body always serializes")
     }
@@ -109,6 +130,8 @@ struct Body<'a> {
     stop: &'a [String],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -202,7 +225,25 @@ fn interpret(reply: &HttpReply, stop: &[String]) -> Result<Reply, Fault> {
         refusal: None,
         tool_calls: None,
     });
-    let mut text = message.content.or(message.refusal).unwrap_or_default();
+    let finish = choice.finish_reason.as_deref().unwrap_or_default();
+    let content = message.content.unwrap_or_default();
+    if content.trim().is_empty() && message.tool_calls.as_ref().is_none_or(|c| c.is_empty()) {
+        // The model's own "no": a refusal, or the provider's content filter.
+        if let Some(why) = message.refusal.filter(|r| !r.trim().is_empty()) {
+            return Err(Fault::Fail(transport::model_failure(
+                ModelFailure::Refusal,
+                format!("the model refused: {}", why.trim()),
+            )));
+        }
+        if finish == "content_filter" {
+            return Err(Fault::Fail(transport::model_failure(
+                ModelFailure::ContentFilter,
+                "the provider's content filter stopped the reply (finish_reason content_filter)"
+                    .into(),
+            )));
+        }
+    }
+    let mut text = content;
     truncate_at_stop(&mut text, stop);
     let tool_calls: Vec<ToolCall> = message
         .tool_calls
@@ -225,7 +266,7 @@ fn interpret(reply: &HttpReply, stop: &[String]) -> Result<Reply, Fault> {
         })
         .collect();
     if text.trim().is_empty() && tool_calls.is_empty() {
-        let out_of_tokens = choice.finish_reason.as_deref() == Some("length");
+        let out_of_tokens = finish == "length";
         return Err(transport::empty_reply(
             out_of_tokens,
             " (reasoning models think first)",
@@ -255,16 +296,21 @@ impl Backend for OpenAi {
     }
 
     fn call(&self, req: &Request, _role: RoleName) -> Outcome {
-        let body = self.body(req);
-        let (result, retries) = transport::post_json(
-            &self.policy,
+        transport::with_tool_choice_fallback(
             &self.label,
-            &self.url,
-            &self.headers,
-            body,
-            |reply| interpret(reply, &req.stop),
-        );
-        Outcome { result, retries }
+            req.tool_choice.is_some() && !req.tools.is_empty(),
+            &self.no_tool_choice,
+            |choice| {
+                transport::post_json(
+                    &self.policy,
+                    &self.label,
+                    &self.url,
+                    &self.headers,
+                    self.body_with(req, choice),
+                    |reply| interpret(reply, &req.stop),
+                )
+            },
+        )
     }
 }
 
@@ -344,7 +390,10 @@ mod tests {
             &[],
         );
         match out {
-            Err(Fault::Fail(LlmError::Other(m))) => assert!(m.contains("--llm-max-tokens"), "{m}"),
+            Err(Fault::Fail(LlmError::Model {
+                kind: ModelFailure::EmptyReply,
+                detail,
+            })) => assert!(detail.contains("--llm-max-tokens"), "{detail}"),
             _ => panic!("expected a final error"),
         }
     }

@@ -26,6 +26,8 @@ pub struct RequestOut<'a> {
     pub temperature: f32,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub tools: &'a [ToolSpec],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<super::ToolChoice>,
 }
 
 /// One line of `llm_calls.jsonl`, as written.
@@ -197,6 +199,33 @@ pub fn read_records(dir: &Path) -> anyhow::Result<(PathBuf, Vec<RecordIn>)> {
         records.push(rec);
     }
     Ok((path, records))
+}
+
+/// The tokens, dollars and calls of every record in a `llm_calls.jsonl`
+/// (a line that is not a record, such as one torn by a crash, is skipped).
+pub fn sum_records(path: &Path) -> anyhow::Result<super::Totals> {
+    #[derive(Deserialize)]
+    struct Spent {
+        #[serde(default)]
+        usage: Usage,
+        #[serde(default)]
+        cost_usd: f64,
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let mut totals = super::Totals::default();
+    for line in bytes.split(|b| *b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(spent) = serde_json::from_slice::<Spent>(line) else {
+            continue;
+        };
+        totals.usage.add(&spent.usage);
+        totals.cost += spent.cost_usd;
+        totals.calls += 1;
+    }
+    Ok(totals)
 }
 
 #[cfg(test)]

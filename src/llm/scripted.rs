@@ -4,9 +4,11 @@
 //! Each non-blank line is a JSON string (the reply text) or an object:
 //! `{"text": "...", "tool_calls": [{"id"?, "name", "arguments"}],
 //!   "usage": {"input_tokens", "output_tokens"},
-//!   "error": "prompt_too_long" | "refused" | "unreachable", "message": "..."}`.
+//!   "error": "prompt_too_long" | "refused" | "unreachable" | "empty_reply" |
+//!            "refusal" | "content_filter" | "unusable_reply", "message": "..."}`.
 //! `error` makes that call fail with the given typed error, so agents'
-//! handling of failures can be tested. Every role naming the same file draws
+//! handling of failures can be tested (the last four are model failures,
+//! `LlmError::Model`). Every role naming the same file draws
 //! from one queue, in call order.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 
 use super::metered::{Backend, Outcome, Pricing, Reply};
-use super::{LlmError, Request, RoleName, ToolCall, Usage};
+use super::{LlmError, ModelFailure, Request, RoleName, ToolCall, Usage};
 
 #[derive(Debug, Clone)]
 enum Entry {
@@ -94,8 +96,10 @@ impl Scripted {
                 Line::Object(o) => match o.error {
                     Some(kind) => {
                         anyhow::ensure!(
-                            matches!(kind.as_str(), "prompt_too_long" | "refused" | "unreachable"),
-                            "{} line {}: error must be prompt_too_long, refused or unreachable, not '{kind}'",
+                            matches!(kind.as_str(), "prompt_too_long" | "refused" | "unreachable")
+                                || ModelFailure::parse(&kind).is_some(),
+                            "{} line {}: error must be prompt_too_long, refused, unreachable, \
+                             empty_reply, refusal, content_filter or unusable_reply, not '{kind}'",
                             path.display(),
                             i + 1
                         );
@@ -144,7 +148,13 @@ pub fn scripted_error(kind: &str, message: String) -> LlmError {
         },
         "budget" => LlmError::Budget(message),
         "script" => LlmError::Script(message),
-        _ => LlmError::Other(message),
+        other => match ModelFailure::parse(other) {
+            Some(kind) => LlmError::Model {
+                kind,
+                detail: message,
+            },
+            None => LlmError::Other(message),
+        },
     }
 }
 

@@ -74,6 +74,65 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// The model's part of a configuration's identity: provider and model
+    /// name, never the base URL, port or key, so that one model reached
+    /// through two URLs is one configuration. A name whose provider its
+    /// prefix already implies is kept bare (`openai:gpt-4o@http://...` is
+    /// `gpt-4o`); others keep their provider (`openai:llama3`). A replay is
+    /// the replay of the run it replays.
+    pub fn identity(&self) -> String {
+        match self {
+            Spec::OpenAi { model, .. } => bare_or("openai", model, |s| {
+                matches!(s, Spec::OpenAi { .. })
+            }),
+            Spec::Anthropic { model, .. } => bare_or("anthropic", model, |s| {
+                matches!(s, Spec::Anthropic { .. })
+            }),
+            Spec::Scripted(path) => format!("scripted:{}", path.display()),
+            Spec::Replay(dir) => format!("replay of {}", run_identity(dir)),
+            Spec::Human => "human".into(),
+        }
+    }
+}
+
+fn bare_or(provider: &str, model: &str, same: impl Fn(&Spec) -> bool) -> String {
+    match Spec::parse(model) {
+        Ok(s) if same(&s) => model.to_string(),
+        _ => format!("{provider}:{model}"),
+    }
+}
+
+/// The configuration of the run recorded in `dir` (a replay's source):
+/// its run.json `config`, else its agent and main model, else the folder.
+pub fn run_identity(dir: &std::path::Path) -> String {
+    let meta = std::fs::read_to_string(dir.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let Some(meta) = meta else {
+        return format!("the run in {}", dir.display());
+    };
+    if let Some(c) = meta["config"].as_str() {
+        return c.to_string();
+    }
+    let agent = meta["agent"].as_str().unwrap_or("unknown agent");
+    match meta["llm"]["main"].as_str() {
+        Some(main) => format!("{agent} ({})", model_identity(main)),
+        None => agent.to_string(),
+    }
+}
+
+/// `Spec::identity` of a model name as written; a name that is not one
+/// (a run of another program) is kept, less any `@<url>`.
+pub fn model_identity(name: &str) -> String {
+    match Spec::parse(name) {
+        Ok(spec) => spec.identity(),
+        Err(_) => split_base_url(name)
+            .map(|(m, _)| m)
+            .unwrap_or_else(|_| name.to_string()),
+    }
+}
+
 /// Splits `model@http(s)://...`; an `@` not followed by a URL stays part of
 /// the model name (some servers use `@` in names).
 fn split_base_url(rest: &str) -> anyhow::Result<(String, Option<String>)> {
@@ -139,6 +198,20 @@ mod tests {
             Spec::Replay("logs/r1".into())
         );
         assert_eq!(Spec::parse("human").unwrap(), Spec::Human);
+    }
+
+    #[test]
+    fn identity_leaves_out_the_base_url_and_keeps_the_provider_where_needed() {
+        let id = |n: &str| Spec::parse(n).unwrap().identity();
+        assert_eq!(id("openai:llama3@http://127.0.0.1:8000/v1"), "openai:llama3");
+        assert_eq!(id("openai:llama3@http://10.0.0.2:9999/v1"), "openai:llama3");
+        assert_eq!(id("openai:llama3"), "openai:llama3");
+        assert_eq!(id("openai:gpt-4o@https://proxy.example/v1"), "gpt-4o");
+        assert_eq!(id("gpt-4o"), "gpt-4o");
+        assert_eq!(id("anthropic:claude-x@http://localhost:4000"), "anthropic:claude-x");
+        assert_eq!(id("anthropic:claude-3-5-haiku-latest"), "claude-3-5-haiku-latest");
+        assert_eq!(model_identity("m1@http://x:1"), "m1");
+        assert_eq!(model_identity("m1"), "m1");
     }
 
     #[test]

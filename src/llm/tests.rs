@@ -113,6 +113,7 @@ fn agent_request() -> Request {
             parameters: serde_json::json!({"type": "object",
                 "properties": {"dir_path": {"type": "string"}}, "required": ["dir_path"]}),
         }],
+        tool_choice: None,
         log_file: None,
     }
 }

@@ -1,13 +1,16 @@
 //! HTTP for the hosted providers: one private tokio runtime and client, and
 //! the retry loop that survives a flaky API.
 //!
-//! What is retried: 408, 429, every 5xx (Anthropic's 529 "overloaded"
-//! included), timeouts, refused or dropped connections, and 2xx replies the
-//! provider module finds unusable (invalid JSON, no content). Waits grow
-//! exponentially with jitter and are never shorter than the server's
-//! `Retry-After`; a call stops after `retries` retries or at its deadline.
-//! Any other 4xx fails at once with the server's own message, and a
-//! context-length complaint becomes `LlmError::PromptTooLong`.
+//! Two kinds of failure are kept apart. Transport faults (408, 429, every
+//! 5xx with Anthropic's 529 "overloaded", timeouts, refused or dropped
+//! connections, and 2xx bodies that are not the provider's reply) are
+//! retried: waits grow exponentially with jitter and are never shorter
+//! than the server's `Retry-After`; a call stops after `retries` retries or
+//! at its deadline, as `LlmError::Unreachable` (an infrastructure failure).
+//! Model failures (an empty reply, a refusal, a content filter, a prompt
+//! too long for the model) are the model's answer, not a fault: they are
+//! final at once, except that an empty reply is asked again once, at once.
+//! Any other 4xx fails at once with the server's own message.
 //!
 //! Not here: the wire format of each provider (their own modules) and the
 //! records of calls (`record`).
@@ -20,7 +23,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use super::keys::redact;
-use super::LlmError;
+use super::{LlmError, ModelFailure};
 use crate::cli::LlmArgs;
 
 /// How hard to try one call.
@@ -109,6 +112,9 @@ pub enum Fault {
     },
     /// Final.
     Fail(LlmError),
+    /// An empty reply: asked again once, at once, without a wait; if that
+    /// reply is empty too, the call fails with this error.
+    EmptyOnce(LlmError),
 }
 
 pub fn runtime() -> &'static tokio::runtime::Runtime {
@@ -150,6 +156,7 @@ pub fn post_json<T>(
         let start = Instant::now();
         let mut notes: Vec<RetryNote> = Vec::new();
         let mut attempt: u32 = 0;
+        let mut asked_again = false;
         loop {
             attempt += 1;
             let remaining = policy.deadline.saturating_sub(start.elapsed());
@@ -170,6 +177,17 @@ pub fn post_json<T>(
             };
             let (what, after) = match fault {
                 Fault::Fail(e) => return (Err(e), notes),
+                Fault::EmptyOnce(e) if asked_again => return (Err(e), notes),
+                Fault::EmptyOnce(e) => {
+                    asked_again = true;
+                    tracing::warn!("{model} gave an empty reply; asking once more");
+                    notes.push(RetryNote {
+                        attempt,
+                        error: e.detail().to_string(),
+                        wait_s: 0.0,
+                    });
+                    continue;
+                }
                 Fault::Retry { what, after } => (redact(&what), after),
             };
             if attempt > policy.retries {
@@ -316,20 +334,32 @@ pub fn parse_reply<T: serde::de::DeserializeOwned>(reply: &HttpReply) -> Result<
     })
 }
 
-/// What a 2xx reply with neither text nor tool calls means. A model that
-/// ran out of tokens would do so again, so that is final and names the
-/// flags to raise (`why` is the provider's own reason, may be empty);
-/// anything else is worth another attempt.
+/// What a 2xx reply with neither text nor tool calls means: the model's
+/// failure, not a transport fault. A model that ran out of tokens would do
+/// so again, so that is final and names the flags to raise (`why` is the
+/// provider's own reason, may be empty); any other empty reply is asked
+/// again once, at once.
 pub fn empty_reply(out_of_tokens: bool, why: &str) -> Fault {
     if out_of_tokens {
-        return Fault::Fail(LlmError::Other(format!(
-            "the model spent all its max tokens before writing any text{why}: raise \
-             --llm-max-tokens or --edit-script-max-tokens"
-        )));
+        return Fault::Fail(model_failure(
+            ModelFailure::EmptyReply,
+            format!(
+                "the model spent all its max tokens before writing any text{why}: raise \
+                 --llm-max-tokens or --edit-script-max-tokens"
+            ),
+        ));
     }
-    Fault::Retry {
-        what: "the reply had no content".into(),
-        after: None,
+    Fault::EmptyOnce(model_failure(
+        ModelFailure::EmptyReply,
+        "the reply had no content (no text and no tool call), twice in a row".into(),
+    ))
+}
+
+/// A model failure of `kind`, final at once.
+pub fn model_failure(kind: ModelFailure, detail: String) -> LlmError {
+    LlmError::Model {
+        kind,
+        detail: redact(&detail),
     }
 }
 
@@ -354,6 +384,50 @@ pub fn classify_status(reply: &HttpReply) -> Fault {
     Fault::Fail(LlmError::Refused(redact(&format!(
         "HTTP {status}: {message}{hint}"
     ))))
+}
+
+/// Whether a failed call was the server rejecting the `tool_choice` field
+/// (servers that take tools but not the choice, or not "required").
+pub fn rejects_tool_choice(e: &LlmError) -> bool {
+    let m = match e {
+        LlmError::Refused(m) => m,
+        LlmError::Unreachable { last, .. } => last,
+        _ => return false,
+    };
+    let m = m.to_ascii_lowercase();
+    m.contains("tool_choice") || m.contains("tool choice")
+}
+
+/// Sends with `tool_choice` unless the server rejected it before; when it
+/// rejects it now, remembers that in `rejected`, says so and asks again
+/// without it. `send` builds and posts the body for "with the choice".
+pub fn with_tool_choice_fallback(
+    label: &str,
+    wanted: bool,
+    rejected: &std::sync::atomic::AtomicBool,
+    send: impl Fn(bool) -> (Result<super::metered::Reply, LlmError>, Vec<RetryNote>),
+) -> super::metered::Outcome {
+    use std::sync::atomic::Ordering;
+    let with = wanted && !rejected.load(Ordering::Relaxed);
+    let (result, mut retries) = send(with);
+    match result {
+        Err(e) if with && rejects_tool_choice(&e) => {
+            rejected.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                "{label}: the server rejects tool_choice ({e}); asking again without it, \
+                 and leaving it out of later calls"
+            );
+            retries.push(RetryNote {
+                attempt: retries.len() as u32 + 1,
+                error: format!("tool_choice rejected: {}", e.detail()),
+                wait_s: 0.0,
+            });
+            let (result, more) = send(false);
+            retries.extend(more);
+            super::metered::Outcome { result, retries }
+        }
+        result => super::metered::Outcome { result, retries },
+    }
 }
 
 /// Servers word it differently: OpenAI ("maximum context length",

@@ -57,6 +57,10 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     }
     let agent_log = args.log_dir.join("agent_log");
     let models = make_models(&args.llm, &args.log_dir)?;
+    if let (Some(m), Some(r)) = (&models, &args.resume) {
+        // Totals and budgets cover every part of a resumed run.
+        m.carry_over(r)?;
+    }
     std::fs::create_dir_all(&agent_log)
         .with_context(|| format!("could not create {}", agent_log.display()))?;
     let mut agent = agent::make(AgentSetup {
@@ -124,6 +128,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
             output: usage.output_tokens,
         };
         record.cost_usd = cost;
+        record.llm_calls = m.calls();
     }
     record.write(&args.log_dir)?;
 
@@ -171,6 +176,7 @@ fn classify(
             } else if let Some(l) = e.downcast_ref::<LlmError>() {
                 match l {
                     LlmError::Budget(_) => ExitReason::Budget,
+                    l if l.is_model_failure() => ExitReason::ModelError,
                     _ => ExitReason::LlmError,
                 }
             } else {

@@ -20,6 +20,9 @@ pub enum ExitReason {
     MaxTime,
     AgentError,
     LlmError,
+    /// The model failed at the task (empty, refused, filtered or unusable
+    /// replies, a prompt too long for it): the configuration's result.
+    ModelError,
     Budget,
     Interrupted,
     HarnessError,
@@ -33,6 +36,7 @@ impl ExitReason {
             ExitReason::MaxTime => "max_time",
             ExitReason::AgentError => "agent_error",
             ExitReason::LlmError => "llm_error",
+            ExitReason::ModelError => "model_error",
             ExitReason::Budget => "budget",
             ExitReason::Interrupted => "interrupted",
             ExitReason::HarnessError => "harness_error",
@@ -81,6 +85,11 @@ pub struct RunRecord {
     pub tokens: Tokens,
     pub cost_usd: f64,
     pub tampered: Option<bool>,
+    /// The configuration's identity, which eval groups by
+    /// (`crate::llm::config_identity`).
+    pub config: String,
+    /// Model calls, over every resumed part of the run like `tokens`.
+    pub llm_calls: u64,
 }
 
 impl RunRecord {
@@ -101,6 +110,8 @@ impl RunRecord {
             tokens: Tokens::default(),
             cost_usd: 0.0,
             tampered: None,
+            config: crate::llm::config_identity(agent, &args.llm),
+            llm_calls: 0,
         }
     }
 
@@ -140,6 +151,8 @@ pub fn flags(a: &RunArgs) -> Value {
         "max_cost": a.llm.max_cost,
         "max_total_tokens": a.llm.max_total_tokens,
         "prices": path(&a.llm.prices),
+        "config_name": a.llm.config_name,
+        "tool_choice": a.llm.tool_choice,
         "sandbox": sandbox_flag(&a.sandbox),
         "mem_limit": a.sandbox.mem_limit,
         "agent_cmd": a.agent_cmd,
