@@ -174,7 +174,7 @@ fn malformed_replies_are_corrected_within_the_retry_budget() {
 }
 
 #[test]
-fn a_spent_retry_budget_ends_the_run_as_agent_error_with_a_final_snapshot() {
+fn a_spent_retry_budget_ends_the_run_as_model_error_with_a_final_snapshot() {
     let bench = Bench::toy();
     let bad = json!("I would rather not follow any format.");
     let main = bench.script(
@@ -185,7 +185,7 @@ fn a_spent_retry_budget_ends_the_run_as_agent_error_with_a_final_snapshot() {
     let out = bench.run("research", &log, &["--llm", &main, "--max-retries", "3"]);
     assert!(!out.status.success());
     let run = read_json(&log.join("run.json"));
-    assert_eq!(run["exit_reason"], "agent_error", "{run}");
+    assert_eq!(run["exit_reason"], "model_error", "{run}");
     let err = run["error"].as_str().unwrap();
     assert!(
         err.contains("no usable reply") && err.contains("3 tries"),

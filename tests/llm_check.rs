@@ -220,7 +220,7 @@ fn without_llm_the_error_names_the_flag() {
 fn the_human_model_shows_the_prompt_and_reads_the_reply_from_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = clean_mlab(dir.path())
-        .args(["llm-check", "--llm", "human"])
+        .args(["llm-check", "--llm", "human", "--lenient"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -235,7 +235,7 @@ fn the_human_model_shows_the_prompt_and_reads_the_reply_from_stdin() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("reply:   ready\nand a second line"),
+        text(&out.stdout).contains("reply:   ready\n         and a second line"),
         "{}",
         text(&out.stdout)
     );
@@ -255,7 +255,7 @@ fn a_recorded_run_replays_without_a_server_and_a_changed_prompt_is_caught() {
     let run = dir.path().join("run1");
     let first = output(
         clean_mlab(dir.path())
-            .args(["llm-check", "--llm"])
+            .args(["llm-check", "--lenient", "--llm"])
             .arg(format!("openai:llama3@{}/v1", server.url()))
             .arg("--log-dir")
             .arg(&run),
@@ -263,7 +263,7 @@ fn a_recorded_run_replays_without_a_server_and_a_changed_prompt_is_caught() {
     assert!(first.status.success(), "{}", text(&first.stderr));
 
     let replay = format!("replay:{}", run.display());
-    let again = output(clean_mlab(dir.path()).args(["llm-check", "--llm", &replay]));
+    let again = output(clean_mlab(dir.path()).args(["llm-check", "--lenient", "--llm", &replay]));
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert!(text(&again.stdout).contains("reply:   recorded answer"));
     assert_eq!(
@@ -287,8 +287,13 @@ fn a_recorded_run_replays_without_a_server_and_a_changed_prompt_is_caught() {
         err.contains("differs from the recording") && err.contains("--replay-lenient"),
         "{err}"
     );
-    let lenient =
-        output(clean_mlab(dir.path()).args(["llm-check", "--llm", &replay, "--replay-lenient"]));
+    let lenient = output(clean_mlab(dir.path()).args([
+        "llm-check",
+        "--lenient",
+        "--llm",
+        &replay,
+        "--replay-lenient",
+    ]));
     assert!(lenient.status.success(), "{}", text(&lenient.stderr));
     assert!(text(&lenient.stdout).contains("reply:   recorded answer"));
     assert!(text(&lenient.stderr).contains("differs from the recording"));

@@ -68,6 +68,7 @@ impl Anthropic {
         })
     }
 
+    #[cfg(test)]
     pub fn body(&self, req: &Request) -> Vec<u8> {
         self.body_with(req, true)
     }

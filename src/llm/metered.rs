@@ -184,11 +184,6 @@ impl Account {
         }
     }
 
-    /// Whether `--max-cost` is set.
-    pub fn caps_cost(&self) -> bool {
-        self.budget.max_cost.is_some()
-    }
-
     fn cost_of(&self, backend: &dyn Backend, usage: &Usage) -> f64 {
         let (model, warn) = match backend.pricing() {
             Pricing::Free => return 0.0,
@@ -220,8 +215,6 @@ impl Account {
 pub struct Metered {
     role: RoleName,
     name: String,
-    /// The configuration identity of the model (`Spec::identity`).
-    identity: String,
     backend: Arc<dyn Backend>,
     account: Arc<Account>,
 }
@@ -236,9 +229,6 @@ impl Metered {
         Metered {
             role,
             name: name.to_string(),
-            identity: Spec::parse(name)
-                .map(|s| s.identity())
-                .unwrap_or_else(|_| name.to_string()),
             backend,
             account,
         }
@@ -362,10 +352,6 @@ impl Model for Metered {
             Some(None) => Some(self.model_name().to_string()),
             _ => None,
         }
-    }
-
-    fn identity(&self) -> String {
-        self.identity.clone()
     }
 
     fn recorder_path(&self) -> Option<PathBuf> {

@@ -323,11 +323,6 @@ pub trait Model: Send + Sync {
         None
     }
 
-    /// The model's part of a configuration's identity (`Spec::identity`).
-    fn identity(&self) -> String {
-        self.name().to_string()
-    }
-
     /// Where the shared account records calls, if anywhere.
     fn recorder_path(&self) -> Option<PathBuf> {
         None
@@ -515,11 +510,6 @@ impl Models {
         };
         self.main.carry(&earlier_totals);
         Ok(earlier_totals)
-    }
-
-    /// Each role's identity (`Spec::identity`).
-    pub fn identities(&self) -> [String; 3] {
-        [self.main.identity(), self.fast.identity(), self.edit.identity()]
     }
 
     /// Tokens and US dollars spent so far by all three roles together.

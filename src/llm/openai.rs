@@ -82,6 +82,7 @@ impl OpenAi {
     }
 
     /// The JSON body of a request.
+    #[cfg(test)]
     pub fn body(&self, req: &Request) -> Vec<u8> {
         self.body_with(req, true)
     }

@@ -208,7 +208,8 @@ mod tests {
         assert_eq!(id("openai:llama3"), "openai:llama3");
         assert_eq!(id("openai:gpt-4o@https://proxy.example/v1"), "gpt-4o");
         assert_eq!(id("gpt-4o"), "gpt-4o");
-        assert_eq!(id("anthropic:claude-x@http://localhost:4000"), "anthropic:claude-x");
+        assert_eq!(id("anthropic:mine@http://localhost:4000"), "anthropic:mine");
+        assert_eq!(id("anthropic:claude-x@http://localhost:4000"), "claude-x");
         assert_eq!(id("anthropic:claude-3-5-haiku-latest"), "claude-3-5-haiku-latest");
         assert_eq!(model_identity("m1@http://x:1"), "m1");
         assert_eq!(model_identity("m1"), "m1");

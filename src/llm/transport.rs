@@ -180,10 +180,10 @@ pub fn post_json<T>(
                 Fault::EmptyOnce(e) if asked_again => return (Err(e), notes),
                 Fault::EmptyOnce(e) => {
                     asked_again = true;
-                    tracing::warn!("{model} gave an empty reply; asking once more");
+                    tracing::warn!("{model} gave an empty reply ({e}); asking once more");
                     notes.push(RetryNote {
                         attempt,
-                        error: e.detail().to_string(),
+                        error: "the reply had no content; asked again at once".into(),
                         wait_s: 0.0,
                     });
                     continue;
