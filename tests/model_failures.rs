@@ -57,8 +57,6 @@ fn research(bench: &Bench, log: &Path, llm: &str, extra: &[&str]) -> Output {
         "2",
         "--llm-backoff",
         "0.01",
-        "--llm-timeout",
-        "5",
     ];
     args.extend_from_slice(extra);
     bench
@@ -211,6 +209,7 @@ fn transport_faults_are_retried_then_end_the_run_as_llm_error() {
         ),
     ];
     for (name, reply) in faults {
+        let bench = Bench::toy();
         let server = MockServer::start();
         server.always(reply);
         let log = bench.log(name);
@@ -235,7 +234,7 @@ fn replies_that_stay_unusable_end_as_model_error_and_main_log_shows_each_one() {
         &[
             list("one good step"),
             json!("FIRST-BAD I would rather chat."),
-            json!("SECOND-BAD Action: Fly Away\nAction Input: {}"),
+            research_reply("SECOND-BAD", "Fly Away", json!({})),
             json!("THIRD-BAD still no format"),
         ],
     );
