@@ -50,14 +50,7 @@ fn llm_at(server: &MockServer, model: &str) -> String {
 /// A research run against `llm` with fast retries (a retried fault takes
 /// milliseconds, not minutes).
 fn research(bench: &Bench, log: &Path, llm: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "--llm",
-        llm,
-        "--llm-retries",
-        "2",
-        "--llm-backoff",
-        "0.01",
-    ];
+    let mut args = vec!["--llm", llm, "--llm-retries", "2", "--llm-backoff", "0.01"];
     args.extend_from_slice(extra);
     bench
         .command("research", log, &args)
@@ -104,7 +97,11 @@ fn one_empty_reply_then_a_good_one_goes_on() {
     let bench = Bench::toy();
     let server = MockServer::start();
     server.push(Reply::openai_text("", 10, 0));
-    server.push(Reply::openai_text(final_answer("after one empty").as_str().unwrap(), 10, 5));
+    server.push(Reply::openai_text(
+        final_answer("after one empty").as_str().unwrap(),
+        10,
+        5,
+    ));
     let log = bench.log("logs");
     let out = research(&bench, &log, &llm_at(&server, "tiny"), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -152,7 +149,11 @@ fn refusals_content_filters_and_too_long_prompts_end_the_run_as_model_error() {
             run["error"].as_str().unwrap().contains(expect),
             "{name}: {run}"
         );
-        assert_eq!(server.requests().len(), 1, "{name}: a model failure is not retried");
+        assert_eq!(
+            server.requests().len(),
+            1,
+            "{name}: a model failure is not retried"
+        );
     }
 
     // Anthropic's refusal.
@@ -192,7 +193,10 @@ fn transport_faults_are_retried_then_end_the_run_as_llm_error() {
     assert!(!out.status.success());
     let run = run_json(&log);
     assert_eq!(run["exit_reason"], "llm_error", "{run}");
-    assert!(run["error"].as_str().unwrap().contains("3 attempts"), "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("3 attempts"),
+        "{run}"
+    );
 
     let faults: Vec<(&str, Reply)> = vec![
         (
@@ -222,7 +226,11 @@ fn transport_faults_are_retried_then_end_the_run_as_llm_error() {
         assert!(!out.status.success(), "{name}");
         let run = run_json(&log);
         assert_eq!(run["exit_reason"], "llm_error", "{name}: {run}");
-        assert_eq!(server.requests().len(), 3, "{name}: one try and two retries");
+        assert_eq!(
+            server.requests().len(),
+            3,
+            "{name}: one try and two retries"
+        );
     }
 }
 
@@ -256,7 +264,10 @@ fn replies_that_stay_unusable_end_as_model_error_and_main_log_shows_each_one() {
     };
     assert!(at("FIRST-BAD") < at("SECOND-BAD") && at("SECOND-BAD") < at("THIRD-BAD"));
     assert_eq!(log_text.matches("unusable reply, rejected:").count(), 3);
-    assert!(log_text.contains("\"Fly Away\" is not one of the actions"), "{log_text}");
+    assert!(
+        log_text.contains("\"Fly Away\" is not one of the actions"),
+        "{log_text}"
+    );
 }
 
 #[test]
@@ -286,11 +297,18 @@ fn eval_counts_model_errors_against_the_configuration_and_transport_faults_as_in
 
     let doc = eval(&bench, &logs);
     let groups = doc["summary"].as_array().unwrap();
-    assert_eq!(groups.len(), 1, "one model through two servers is one configuration: {groups:?}");
+    assert_eq!(
+        groups.len(),
+        1,
+        "one model through two servers is one configuration: {groups:?}"
+    );
     let g = &groups[0];
     assert_eq!(g["config"], "research (openai:tiny)", "{g}");
     assert_eq!(g["runs"], 3, "{g}");
-    assert_eq!(g["infra_failures"], 1, "only the outage is infrastructure: {g}");
+    assert_eq!(
+        g["infra_failures"], 1,
+        "only the outage is infrastructure: {g}"
+    );
     assert_eq!(g["evaluated_runs"], 2, "{g}");
 }
 
@@ -433,7 +451,11 @@ fn a_copied_usage_placeholder_is_refused_with_a_correction_and_no_action() {
     let log = bench.log("logs");
     let out = bench.run("research", &log, &["--llm", &main]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(trace_actions(&log), ["Final Answer"], "List Files must not run");
+    assert_eq!(
+        trace_actions(&log),
+        ["Final Answer"],
+        "List Files must not run"
+    );
     let log_text = main_log(&log);
     assert!(
         log_text.contains("placeholder") && log_text.contains("copied from the example"),
@@ -535,14 +557,22 @@ fn a_server_that_rejects_tool_choice_is_asked_again_without_it_and_not_sent_it_a
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(trace_actions(&log), ["List Files", "Final Answer"]);
     let seen = server.requests();
-    assert_eq!(seen.len(), 3, "one rejected call, its retry, and the next step");
+    assert_eq!(
+        seen.len(),
+        3,
+        "one rejected call, its retry, and the next step"
+    );
     assert_eq!(seen[0].json()["tool_choice"], "required");
     assert!(seen[1].json().get("tool_choice").is_none());
     assert!(
         seen[2].json().get("tool_choice").is_none(),
         "the rejection is remembered"
     );
-    assert!(text(&out.stderr).contains("rejects tool_choice"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("rejects tool_choice"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 fn llm_check(dir: &Path, args: &[&str]) -> Output {
@@ -566,7 +596,10 @@ fn llm_check_warns_when_the_model_does_not_follow_the_one_word_instruction() {
     server.always(Reply::openai_text(&rambling, 10, 400));
     let llm = llm_at(&server, "tiny");
     let out = llm_check(dir.path(), &["--llm", &llm]);
-    assert!(!out.status.success(), "not following the instruction fails the check");
+    assert!(
+        !out.status.success(),
+        "not following the instruction fails the check"
+    );
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("reachable, but did not follow a one-line instruction"),
@@ -574,7 +607,10 @@ fn llm_check_warns_when_the_model_does_not_follow_the_one_word_instruction() {
     );
     let stdout = text(&out.stdout);
     assert!(stdout.contains("line 3 of"), "{stdout}");
-    assert!(!stdout.contains("line 4 of"), "at most a few lines: {stdout}");
+    assert!(
+        !stdout.contains("line 4 of"),
+        "at most a few lines: {stdout}"
+    );
     assert!(stdout.contains("(37 more lines)"), "{stdout}");
 
     let out = llm_check(dir.path(), &["--llm", &llm, "--lenient"]);
@@ -592,7 +628,11 @@ fn llm_check_warns_when_the_model_does_not_follow_the_one_word_instruction() {
 fn a_cost_cap_with_an_unknown_price_is_refused_at_start_and_llm_check_says_so() {
     let bench = Bench::toy();
     let server = MockServer::start();
-    server.always(Reply::openai_text(final_answer("x").as_str().unwrap(), 10, 5));
+    server.always(Reply::openai_text(
+        final_answer("x").as_str().unwrap(),
+        10,
+        5,
+    ));
     let llm = llm_at(&server, "no-such-priced-model");
     let log = bench.log("logs");
     let out = research(&bench, &log, &llm, &["--max-cost", "0.001"]);
@@ -632,7 +672,11 @@ fn a_cost_cap_with_an_unknown_price_is_refused_at_start_and_llm_check_says_so() 
 fn a_call_whose_prompt_alone_passes_the_cost_cap_is_not_sent() {
     let bench = Bench::toy();
     let server = MockServer::start();
-    server.always(Reply::openai_text(final_answer("x").as_str().unwrap(), 10, 5));
+    server.always(Reply::openai_text(
+        final_answer("x").as_str().unwrap(),
+        10,
+        5,
+    ));
     let prices = bench.path().join("prices.toml");
     // $1000 per million input tokens: the research prompt (about 1,000
     // tokens) costs about $1, past a $0.10 cap.

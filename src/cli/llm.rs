@@ -83,7 +83,6 @@ pub struct LlmArgs {
     pub tool_choice: ToolChoice,
 }
 
-
 #[derive(Debug, Args)]
 pub struct LlmCheckArgs {
     #[command(flatten)]

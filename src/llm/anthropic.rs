@@ -80,7 +80,11 @@ impl Anthropic {
         let tool_choice = req
             .tool_choice
             .filter(|_| choice && !req.tools.is_empty())
-            .filter(|_| !self.no_tool_choice.load(std::sync::atomic::Ordering::Relaxed))
+            .filter(|_| {
+                !self
+                    .no_tool_choice
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
             .map(|c| WireChoice {
                 kind: match c {
                     ToolChoice::Auto => "auto",
@@ -224,7 +228,9 @@ fn interpret(reply: &HttpReply, stop: &[String]) -> Result<Reply, Fault> {
         }
     }
     truncate_at_stop(&mut text, stop);
-    if text.trim().is_empty() && tool_calls.is_empty() && resp.stop_reason.as_deref() == Some("refusal")
+    if text.trim().is_empty()
+        && tool_calls.is_empty()
+        && resp.stop_reason.as_deref() == Some("refusal")
     {
         return Err(Fault::Fail(transport::model_failure(
             ModelFailure::Refusal,

@@ -24,9 +24,9 @@ const LINE_CHARS: usize = 200;
 /// Whether `reply` is the expected word, allowing case, surrounding
 /// whitespace, quotes, markdown emphasis and a final full stop.
 pub fn followed(reply: &str) -> bool {
-    let word = reply
-        .trim()
-        .trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '*' | '_' | '.' | '!') || c.is_whitespace());
+    let word = reply.trim().trim_matches(|c: char| {
+        matches!(c, '"' | '\'' | '`' | '*' | '_' | '.' | '!') || c.is_whitespace()
+    });
     word.eq_ignore_ascii_case(EXPECTED)
 }
 

@@ -444,7 +444,11 @@ impl Models {
         let edit = role(RoleName::Edit, &edit_name)?;
         if args.max_cost.is_some() {
             // A cap that cannot be enforced must not be silently ignored.
-            for (flag, m) in [("--llm", &main), ("--fast-llm", &fast), ("--edit-script-llm", &edit)] {
+            for (flag, m) in [
+                ("--llm", &main),
+                ("--fast-llm", &fast),
+                ("--edit-script-llm", &edit),
+            ] {
                 if let Some(model) = m.unknown_price() {
                     anyhow::bail!(
                         "--max-cost cannot be enforced: no price is known for model '{model}' \
@@ -487,8 +491,8 @@ impl Models {
         };
         let old = earlier.join("agent_log").join("llm_calls.jsonl");
         if old.is_file() && !same_file(&old, &path) {
-            let text = std::fs::read(&old)
-                .with_context(|| format!("cannot read {}", old.display()))?;
+            let text =
+                std::fs::read(&old).with_context(|| format!("cannot read {}", old.display()))?;
             let mut text = text;
             if !text.is_empty() && !text.ends_with(b"\n") {
                 // A line torn by a crash: keep it, but on its own line.

@@ -93,7 +93,11 @@ impl OpenAi {
         let tool_choice = req
             .tool_choice
             .filter(|_| choice && !req.tools.is_empty())
-            .filter(|_| !self.no_tool_choice.load(std::sync::atomic::Ordering::Relaxed))
+            .filter(|_| {
+                !self
+                    .no_tool_choice
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
             .map(|c| match c {
                 ToolChoice::Auto => "auto",
                 ToolChoice::Required => "required",

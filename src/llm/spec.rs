@@ -83,12 +83,12 @@ impl Spec {
     /// the replay of the run it replays.
     pub fn identity(&self) -> String {
         match self {
-            Spec::OpenAi { model, .. } => bare_or("openai", model, |s| {
-                matches!(s, Spec::OpenAi { .. })
-            }),
-            Spec::Anthropic { model, .. } => bare_or("anthropic", model, |s| {
-                matches!(s, Spec::Anthropic { .. })
-            }),
+            Spec::OpenAi { model, .. } => {
+                bare_or("openai", model, |s| matches!(s, Spec::OpenAi { .. }))
+            }
+            Spec::Anthropic { model, .. } => {
+                bare_or("anthropic", model, |s| matches!(s, Spec::Anthropic { .. }))
+            }
             Spec::Scripted(path) => format!("scripted:{}", path.display()),
             Spec::Replay(dir) => format!("replay of {}", run_identity(dir)),
             Spec::Human => "human".into(),
@@ -203,14 +203,20 @@ mod tests {
     #[test]
     fn identity_leaves_out_the_base_url_and_keeps_the_provider_where_needed() {
         let id = |n: &str| Spec::parse(n).unwrap().identity();
-        assert_eq!(id("openai:llama3@http://127.0.0.1:8000/v1"), "openai:llama3");
+        assert_eq!(
+            id("openai:llama3@http://127.0.0.1:8000/v1"),
+            "openai:llama3"
+        );
         assert_eq!(id("openai:llama3@http://10.0.0.2:9999/v1"), "openai:llama3");
         assert_eq!(id("openai:llama3"), "openai:llama3");
         assert_eq!(id("openai:gpt-4o@https://proxy.example/v1"), "gpt-4o");
         assert_eq!(id("gpt-4o"), "gpt-4o");
         assert_eq!(id("anthropic:mine@http://localhost:4000"), "anthropic:mine");
         assert_eq!(id("anthropic:claude-x@http://localhost:4000"), "claude-x");
-        assert_eq!(id("anthropic:claude-3-5-haiku-latest"), "claude-3-5-haiku-latest");
+        assert_eq!(
+            id("anthropic:claude-3-5-haiku-latest"),
+            "claude-3-5-haiku-latest"
+        );
         assert_eq!(model_identity("m1@http://x:1"), "m1");
         assert_eq!(model_identity("m1"), "m1");
     }
