@@ -232,7 +232,10 @@ fn agent_code_sees_only_the_allow_list_at_the_top_level() {
             .map(|c| c.as_os_str().to_string_lossy().into_owned()),
     );
     let extra: Vec<&String> = top.difference(&allowed).collect();
-    assert!(extra.is_empty(), "not on the allow-list: {extra:?} in {top:?}");
+    assert!(
+        extra.is_empty(),
+        "not on the allow-list: {extra:?} in {top:?}"
+    );
     for needed in ["usr", "etc", "dev", "proc", "tmp"] {
         assert!(top.contains(needed), "{needed} missing from {top:?}");
     }
@@ -300,7 +303,10 @@ fn a_grader_sees_only_the_allow_list_and_its_task() {
             .map(|c| c.as_os_str().to_string_lossy().into_owned()),
     );
     let extra: Vec<&String> = top.difference(&allowed).collect();
-    assert!(extra.is_empty(), "not on the allow-list: {extra:?} in {top:?}");
+    assert!(
+        extra.is_empty(),
+        "not on the allow-list: {extra:?} in {top:?}"
+    );
 }
 
 /// A venv made under a temporary folder from the task Python.
@@ -512,8 +518,17 @@ fn eval_outside_the_checkout_scores_tasks_found_through_the_install_link() {
     assert!(o.status.success(), "{}", all(&o));
     let key = logs.join("r1/env_log/trace.json").display().to_string();
     let entry = &doc["runs"][&key];
-    assert_eq!(entry["final_score"].as_f64(), Some(0.5), "{}\n{doc:#}", all(&o));
-    assert!(!text(&o.stderr).contains("no snapshot could be scored"), "{}", all(&o));
+    assert_eq!(
+        entry["final_score"].as_f64(),
+        Some(0.5),
+        "{}\n{doc:#}",
+        all(&o)
+    );
+    assert!(
+        !text(&o.stderr).contains("no snapshot could be scored"),
+        "{}",
+        all(&o)
+    );
 }
 
 #[test]

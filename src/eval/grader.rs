@@ -351,9 +351,14 @@ pub fn broken_warning(task: &str, why: &str) -> String {
          --python (or set MLAB_PYTHON) with one that has it; `mlab doctor` shows what is missing"
     } else if why.contains("could not be started in the") {
         "the sandbox could not start the grader; `mlab doctor` checks the sandbox"
-    } else if ["FileNotFoundError", "PermissionError", "No such file", "Read-only file system"]
-        .iter()
-        .any(|k| why.contains(k))
+    } else if [
+        "FileNotFoundError",
+        "PermissionError",
+        "No such file",
+        "Read-only file system",
+    ]
+    .iter()
+    .any(|k| why.contains(k))
     {
         "eval.py could not reach a file: graders see only the task's script/ and env/ \
          folders, the snapshots and the Python, read-only, at their real paths; keep what \

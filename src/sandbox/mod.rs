@@ -254,13 +254,15 @@ pub fn check_python(
     policy.max_output = Some(1 << 20);
     let argv: Vec<OsString> = vec![python.into(), "-c".into(), "pass".into()];
     let mut out = Vec::new();
-    let outcome = run(sandbox, &argv, &policy, &mut |_, b| out.extend_from_slice(b))
-        .with_context(|| {
-            format!(
-                "could not check the task Python {} (from {source})",
-                python.display()
-            )
-        })?;
+    let outcome = run(sandbox, &argv, &policy, &mut |_, b| {
+        out.extend_from_slice(b)
+    })
+    .with_context(|| {
+        format!(
+            "could not check the task Python {} (from {source})",
+            python.display()
+        )
+    })?;
     if outcome.success() {
         return Ok(());
     }

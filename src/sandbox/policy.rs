@@ -335,7 +335,10 @@ fn run_ask(interp: &Path) -> Option<Vec<PathBuf>> {
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
-            tracing::warn!("{} did not say where it lives within 30 s", interp.display());
+            tracing::warn!(
+                "{} did not say where it lives within 30 s",
+                interp.display()
+            );
             return None;
         }
     };
