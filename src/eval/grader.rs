@@ -132,15 +132,22 @@ impl Worker {
     /// why it could not be (the import's traceback, or the process's end).
     fn start(grader: &TaskGrader, opts: &Options, sandbox: &dyn Sandbox) -> Result<Worker, String> {
         let policy = grader_policy(grader, opts);
+        // The real path: the one the sandbox shows.
+        let eval_py = sandbox::policy::real(&grader.eval_py);
         let argv: Vec<OsString> = vec![
             opts.python.clone().into(),
             "-u".into(),
             "-c".into(),
             WORKER_PY.into(),
-            grader.eval_py.clone().into(),
+            eval_py.into(),
         ];
-        let mut child = sandbox::spawn(sandbox, &argv, &policy, Stdio::piped())
-            .map_err(|e| format!("{e:#}"))?;
+        let mut child = sandbox::spawn(sandbox, &argv, &policy, Stdio::piped()).map_err(|e| {
+            format!(
+                "the grader for {} could not be started in the '{}' sandbox: {e:#}",
+                grader.eval_py.display(),
+                sandbox.name()
+            )
+        })?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let stderr_pipe = child.stderr.take().expect("piped");
@@ -183,23 +190,38 @@ impl Worker {
         };
         match worker.await_reply(None, opts.timeout) {
             Reply::Message(v) if v.get("ready") == Some(&Value::Bool(true)) => Ok(worker),
-            Reply::Message(v) => Err(format!(
-                "importing {} failed:\n{}",
-                grader.eval_py.display(),
-                v.get("error")
+            Reply::Message(v) => {
+                let err = v
+                    .get("error")
                     .and_then(Value::as_str)
-                    .unwrap_or("(no detail)")
-            )),
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(String::from)
+                    .unwrap_or_else(|| {
+                        // Nothing on the protocol: what it printed says more.
+                        let tail = worker.exit_detail();
+                        format!("no traceback was sent{tail}")
+                    });
+                Err(format!(
+                    "importing {} failed: {}\n{err}",
+                    grader.eval_py.display(),
+                    last_line(&err)
+                ))
+            }
             Reply::Timeout => Err(format!(
                 "importing {} took longer than {:.0} s (--eval-timeout)",
                 grader.eval_py.display(),
                 opts.timeout.as_secs_f64()
             )),
-            Reply::Gone => Err(format!(
-                "the grader for {} exited before it was ready{}",
-                grader.eval_py.display(),
-                worker.exit_detail()
-            )),
+            Reply::Gone => {
+                let detail = worker.exit_detail();
+                Err(format!(
+                    "the grader for {} exited before it was ready: {}\n{}",
+                    grader.eval_py.display(),
+                    last_line(&detail),
+                    detail.trim()
+                ))
+            }
         }
     }
 
@@ -301,6 +323,69 @@ enum Reply {
     Message(Value),
     Timeout,
     Gone,
+}
+
+/// The last non-empty line of `text`, trimmed ("(no detail)" if none).
+fn last_line(text: &str) -> String {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("(no detail)")
+        .trim_start_matches(|c: char| c == '(' || c == ';')
+        .to_string()
+}
+
+/// The warning for a task none of whose snapshots could be scored: the
+/// reason's first line, which always holds the detail, and what to do
+/// about that kind of failure.
+pub fn broken_warning(task: &str, why: &str) -> String {
+    let first = why.lines().next().unwrap_or_default().trim();
+    let first = if first.is_empty() {
+        "(no detail)"
+    } else {
+        first
+    };
+    let hint = if why.contains("ModuleNotFoundError") || why.contains("No module named") {
+        "the task's Python lacks a module eval.py imports: install it there, or pass \
+         --python (or set MLAB_PYTHON) with one that has it; `mlab doctor` shows what is missing"
+    } else if why.contains("could not be started in the") {
+        "the sandbox could not start the grader; `mlab doctor` checks the sandbox"
+    } else if [
+        "FileNotFoundError",
+        "PermissionError",
+        "No such file",
+        "Read-only file system",
+    ]
+    .iter()
+    .any(|k| why.contains(k))
+    {
+        "eval.py could not reach a file: graders see only the task's script/ and env/ \
+         folders, the snapshots and the Python, read-only, at their real paths; keep what \
+         eval.py reads in script/ or env/"
+    } else if why.contains("exited before it was ready") {
+        "the grader process ended while importing eval.py; its output above says why"
+    } else {
+        "eval.py raised while being imported: fix the task's script/eval.py (the \
+         traceback is in each run's entry of the results file)"
+    };
+    format!("task {task}: no snapshot could be scored: {first}; {hint}")
+}
+
+/// Checks, before any grading, that the Python starts under the grader
+/// policy of one of the tasks to grade (the policies differ only in the
+/// task's folders).
+pub fn check_python(
+    graders: &HashMap<String, TaskGrader>,
+    opts: &Options,
+    source: &str,
+) -> anyhow::Result<()> {
+    let Some(grader) = graders.values().min_by(|a, b| a.eval_py.cmp(&b.eval_py)) else {
+        return Ok(());
+    };
+    let policy = grader_policy(grader, opts);
+    sandbox::check_python(&*opts.sandbox, &policy, &opts.python, source)
+        .map_err(|e| e.context("the graders cannot run"))
 }
 
 /// The last `n` lines of `text`.

@@ -263,8 +263,9 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
                     });
             }
         }
+        let py = crate::python::resolve(args.python.as_deref());
         let opts = grader::Options {
-            python: crate::python::resolve(args.python.as_deref()).path,
+            python: py.path.clone(),
             jobs: slots,
             timeout: Duration::from_secs_f64(args.eval_timeout),
             snapshot_roots: vec![absolute(root)],
@@ -279,13 +280,11 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
                 }
             }
         };
+        // A Python the sandbox cannot start stops here, before any grading.
+        grader::check_python(&graders, &opts, py.source)?;
         let result = grader::grade_all(pending.into_values().collect(), &graders, &opts, &done);
         for (task, why) in &result.broken {
-            let first = why.lines().next().unwrap_or_default();
-            ui::warn(format!(
-                "task {task}: no snapshot could be scored: {first}; check the task's Python \
-                 (--python, MLAB_PYTHON; `mlab doctor` shows what is missing)"
-            ));
+            ui::warn(grader::broken_warning(task, why));
         }
         graded = result.scores;
         cache = shared.into_inner().unwrap_or_else(|e| e.into_inner());

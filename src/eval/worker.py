@@ -39,10 +39,17 @@ def main():
         proto.write(json.dumps(obj, allow_nan=False) + "\n")
         proto.flush()
 
-    os.chdir(script_dir)
-    sys.path.insert(0, script_dir)
     sys.argv = [eval_path]
     try:
+        # Inside the try: a folder the sandbox does not show is reported
+        # on the protocol like any other import failure, with its path.
+        if not os.path.isfile(eval_path):
+            raise FileNotFoundError(
+                "%s is not visible to the grader (the sandbox shows the task's "
+                "folders at their real paths only)" % eval_path
+            )
+        os.chdir(script_dir)
+        sys.path.insert(0, script_dir)
         import importlib.util
 
         spec = importlib.util.spec_from_file_location("mlab_task_eval", eval_path)

@@ -45,6 +45,14 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         );
     }
     let sandbox = make_sandbox(&args.sandbox)?;
+    // A Python the sandbox cannot start stops the run here, before any step.
+    let checked = python::resolve(args.python.as_deref());
+    crate::sandbox::check_agent_python(
+        sandbox.as_ref(),
+        &checked.path,
+        checked.source,
+        Some(args.device.clone()),
+    )?;
     let mem_limit = args.sandbox.mem_limit;
     check_log_dir(args)?;
     let resume = args.resume.as_ref().map(|d| ResumeFrom {

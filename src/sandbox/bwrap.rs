@@ -1,6 +1,29 @@
 //! The `bwrap` sandbox: a command runs in fresh namespaces made by
-//! bubblewrap, seeing the system read-only, its workspace read-write and
-//! nothing of what the policy hides.
+//! bubblewrap, on a file system built from an allow-list.
+//!
+//! The sandbox's root is an empty tmpfs, read-only once built, holding only:
+//! the system folders read-only (`/usr` and the `/bin`, `/sbin`, `/lib*`
+//! that Debian-style systems keep as links into it, recreated as the same
+//! links), `/etc` read-only without its secrets, a minimal `/dev` (plus the
+//! GPU nodes when asked), a fresh `/proc`, the CPU topology from `/sys`
+//! (all of `/sys` with a GPU), a private `/tmp`, and what the policy binds:
+//! the workspace read-write, the task's read-only files and the Python's
+//! installation read-only. Nothing else of the host exists inside: no home,
+//! no mlab working directory, no other runs, no `/mnt`, `/srv`, `/root`,
+//! `/var`, `/run`. Hidden paths are masked only where they lie inside
+//! something visible (a secret in `/etc`, a file inside a bound folder).
+//!
+//! `/etc` is bound whole, not entry by entry: programs read many scattered
+//! files there (the loader cache, certificates, passwd and group, hosts,
+//! time zone, alternatives, Debian's per-Python sitecustomize, fonts), and
+//! a missing one breaks them in ways that are hard to trace. What is secret
+//! in `/etc` is a short, well-known list ([`ETC_SECRETS`], SSH host keys),
+//! and those are masked.
+//!
+//! Paths given through host symlinks (a venv under a linked `$TMPDIR`, the
+//! benchmarks link that install.sh makes) are bound at their real location,
+//! and each symlink on the way that would otherwise lie on the empty root is
+//! recreated, so the path as the caller named it works inside too.
 //!
 //! This file only turns a `Policy` into bwrap's arguments (plus empty
 //! placeholders in the workspace where read-only files are mounted). How
@@ -11,10 +34,104 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 
 use super::{Policy, Sandbox};
+
+/// Top-level system folders shown read-only (or as the links they are).
+pub const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+];
+
+/// Files and folders in `/etc` that are masked: password hashes, sudo
+/// rules, TLS private keys. SSH host keys are found by name.
+pub const ETC_SECRETS: &[&str] = &[
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssl/private",
+    "/etc/security/opasswd",
+];
+
+/// Where the CPU topology lives; thread pools (BLAS, OpenMP, glibc's
+/// processor count) read it.
+const SYS_CPU: &str = "/sys/devices/system/cpu";
+
+/// A system folder: bound read-only, or a symlink recreated as such.
+#[derive(Debug, Clone)]
+enum SystemEntry {
+    Dir(PathBuf),
+    Link { path: PathBuf, target: PathBuf },
+}
+
+/// The system folders present on this machine, looked up once.
+fn system_entries() -> &'static [SystemEntry] {
+    static ENTRIES: OnceLock<Vec<SystemEntry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        SYSTEM_DIRS
+            .iter()
+            .filter_map(|d| {
+                let path = PathBuf::from(d);
+                let meta = path.symlink_metadata().ok()?;
+                if meta.file_type().is_symlink() {
+                    let target = fs::read_link(&path).ok()?;
+                    Some(SystemEntry::Link { path, target })
+                } else if meta.is_dir() {
+                    Some(SystemEntry::Dir(path))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    })
+}
+
+/// The secrets in `/etc` present on this machine, looked up once.
+fn etc_secrets() -> &'static [PathBuf] {
+    static SECRETS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    SECRETS.get_or_init(|| {
+        let mut found: Vec<PathBuf> = ETC_SECRETS
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.symlink_metadata().is_ok())
+            .collect();
+        if let Ok(rd) = fs::read_dir("/etc/ssh") {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("ssh_host_") && name.ends_with("_key") {
+                    found.push(e.path());
+                }
+            }
+        }
+        found.sort();
+        found
+    })
+}
+
+/// Folders that exist inside exactly as on the host, at the same path, for
+/// every command: what the system entries and the fresh /dev and /proc
+/// give. Binds add to these per command. Looked up once.
+fn fixed_trees() -> &'static [PathBuf] {
+    static TREES: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    TREES.get_or_init(|| {
+        let mut trees: Vec<PathBuf> = system_entries()
+            .iter()
+            .map(|e| match e {
+                SystemEntry::Dir(p) => p.clone(),
+                SystemEntry::Link { path, .. } => path.clone(),
+            })
+            .collect();
+        trees.push("/dev".into());
+        trees.push("/proc".into());
+        trees
+    })
+}
 
 /// bubblewrap at a known path, known to work on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,17 +173,46 @@ impl Bwrap {
 
     fn args_for(&self, plan: &Plan, argv: &[OsString], policy: &Policy) -> Vec<OsString> {
         let mut a = Args::default();
-        // The system (and with it the Python environment) read-only, a
-        // fresh /dev and /proc that show only what is inside.
-        a.push(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
+        // The root is bwrap's own empty tmpfs: only what is added below
+        // exists. System folders first, read-only.
+        for e in system_entries() {
+            match e {
+                SystemEntry::Dir(p) => {
+                    a.push(["--ro-bind"]);
+                    a.path(p);
+                    a.path(p);
+                }
+                SystemEntry::Link { path, target } => {
+                    a.push(["--symlink"]);
+                    a.path(target);
+                    a.path(path);
+                }
+            }
+        }
+        // A fresh /dev and /proc that show only what is inside.
+        a.push(["--dev", "/dev", "--proc", "/proc"]);
         // --dev leaves /dev/shm as a plain directory; multiprocessing needs
         // a writable one.
         a.push(["--tmpfs", "/dev/shm"]);
         if policy.gpu {
+            // CUDA and NVML read PCI and NUMA details from sysfs.
+            if Path::new("/sys").is_dir() {
+                a.push(["--ro-bind", "/sys", "/sys"]);
+            }
             for node in gpu_nodes() {
                 a.push(["--dev-bind"]);
                 a.path(&node);
                 a.path(&node);
+            }
+        } else if Path::new(SYS_CPU).is_dir() {
+            a.push(["--ro-bind", SYS_CPU, SYS_CPU]);
+        }
+        if policy.network {
+            // Name resolution, where /etc/resolv.conf leads into /run.
+            for p in ["/run/systemd/resolve", "/run/resolvconf"] {
+                if Path::new(p).is_dir() {
+                    a.push(["--ro-bind", p, p]);
+                }
             }
         }
         for op in &plan.ops {
@@ -91,6 +237,13 @@ impl Bwrap {
                 }
             }
         }
+        for (path, target) in &plan.links {
+            a.push(["--symlink"]);
+            a.path(target);
+            a.path(path);
+        }
+        // Nothing can be added at the top level from inside.
+        a.push(["--remount-ro", "/"]);
         a.push(["--chdir"]);
         a.path(&plan.workdir);
         a.push(["--unshare-all"]);
@@ -160,6 +313,9 @@ impl Op {
 struct Plan {
     workdir: PathBuf,
     ops: Vec<Op>,
+    /// Symlinks (path, target) recreated on the sandbox's root so that
+    /// paths given through host symlinks lead to their binds.
+    links: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Plan {
@@ -170,9 +326,18 @@ impl Plan {
                 policy.workdir.display()
             )
         })?;
-        let mut binds = Vec::new();
+        let fixed = fixed_trees().to_vec();
+        let mut binds: Vec<Op> = Vec::new();
         for b in &policy.read_only {
-            binds.push(bind(&b.src, &b.dest, false)?);
+            let op = bind(&b.src, &b.dest, false)?;
+            // The same folder at the same place inside a system folder (a
+            // Python under /usr) is there already.
+            if let Op::Bind { src, dest, .. } = &op {
+                if src == dest && fixed.iter().any(|t| dest.starts_with(t)) {
+                    continue;
+                }
+            }
+            binds.push(op);
         }
         // A workdir that is also bound read-only (graders) stays read-only.
         if !binds.iter().any(|b| b.dest() == workdir) {
@@ -188,17 +353,36 @@ impl Plan {
         for b in &policy.read_write {
             binds.push(bind(&b.src, &b.dest, true)?);
         }
+        // A read-only folder inside another bound from the same place
+        // (site-packages inside its prefix) adds nothing.
+        let same_place: Vec<PathBuf> = binds
+            .iter()
+            .filter_map(|op| match op {
+                Op::Bind {
+                    src,
+                    dest,
+                    write: false,
+                } if src == dest => Some(dest.clone()),
+                _ => None,
+            })
+            .collect();
+        binds.retain(|op| match op {
+            Op::Bind {
+                src,
+                dest,
+                write: false,
+            } if src == dest => !same_place.iter().any(|o| o != dest && dest.starts_with(o)),
+            _ => true,
+        });
+
+        // Folders that exist inside as on the host: a mask matters only in
+        // one of them, since everything else is the empty root already.
+        let mut visible: Vec<PathBuf> = fixed.clone();
+        visible.extend(binds.iter().map(|b| b.dest().to_path_buf()));
 
         let mut masks: Vec<(PathBuf, bool)> = vec![(PathBuf::from("/tmp"), true)];
-        if !policy.network {
-            // Unix sockets in /run (D-Bus, container engines) stay reachable
-            // on a read-only mount, and no network namespace covers them.
-            for run in ["/run", "/var/run"] {
-                let p = Path::new(run);
-                if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-                    masks.push((p.to_path_buf(), true));
-                }
-            }
+        for s in etc_secrets() {
+            masks.push((s.clone(), s.is_dir()));
         }
         for h in &policy.hidden {
             let Ok(path) = fs::canonicalize(h) else {
@@ -206,6 +390,9 @@ impl Plan {
             };
             if path == Path::new("/") {
                 bail!("cannot hide / itself: name the folders to hide instead");
+            }
+            if !visible.iter().any(|v| path.starts_with(v)) {
+                continue; // not visible in the first place
             }
             masks.push((path.clone(), path.is_dir()));
         }
@@ -233,40 +420,63 @@ impl Plan {
             })
             .collect();
         ops.extend(binds);
-        // Parents before children, so that a bind inside a hidden folder
-        // (the venv in a hidden home) is laid on top of its mask, and a mask
+        // Parents before children, so that a bind inside a masked folder
+        // (the workspace in /tmp) is laid on top of its mask, and a mask
         // inside a bound folder hides part of it. At equal depth, masks go
         // first so that an explicit bind wins. The sort is stable, so the
         // policy's own order settles the rest.
         ops.sort_by_key(|op| (depth(op.dest()), matches!(op, Op::Bind { .. })));
         ops.dedup();
-        Ok(Plan { workdir, ops })
+
+        // Symlinks on the way to each path as the policy gave it.
+        let mut trees: Vec<PathBuf> = fixed;
+        trees.extend(ops.iter().filter_map(|op| match op {
+            Op::Bind { dest, .. } => Some(dest.clone()),
+            Op::Mask { .. } => None,
+        }));
+        let mut links = Vec::new();
+        let given = std::iter::once(&policy.workdir)
+            .chain(policy.read_only.iter().map(|b| &b.dest))
+            .chain(policy.read_write.iter().map(|b| &b.dest));
+        for p in given {
+            for l in links_on_the_way(&lexical(p), &trees) {
+                if !links.contains(&l) {
+                    links.push(l);
+                }
+            }
+        }
+        Ok(Plan {
+            workdir,
+            ops,
+            links,
+        })
     }
 
     /// Creates empty files or folders where binds land inside a writable
-    /// host folder (the workspace), since bwrap cannot create them on the
-    /// read-only root. Destinations elsewhere must exist or lie under a mask.
+    /// host folder (the workspace), since bwrap cannot create them on a
+    /// read-only bind. Destinations inside a read-only bind must exist;
+    /// elsewhere bwrap makes them on the empty root or a mask.
     fn make_placeholders(&self) -> Result<()> {
-        let writable: Vec<&Path> = self
-            .ops
+        let mut mounted: Vec<(&Path, Mount)> = fixed_trees()
             .iter()
-            .filter_map(|op| match op {
-                Op::Bind {
-                    dest, write: true, ..
-                } => Some(dest.as_path()),
-                _ => None,
-            })
+            .map(|p| (p.as_path(), Mount::ReadOnly))
             .collect();
-        let masked: Vec<&Path> = self
-            .ops
-            .iter()
-            .filter_map(|op| match op {
+        for op in &self.ops {
+            match op {
+                Op::Bind { dest, write, .. } => mounted.push((
+                    dest.as_path(),
+                    if *write {
+                        Mount::Writable
+                    } else {
+                        Mount::ReadOnly
+                    },
+                )),
                 Op::Mask {
                     path, dir: true, ..
-                } => Some(path.as_path()),
-                _ => None,
-            })
-            .collect();
+                } => mounted.push((path.as_path(), Mount::Tmpfs)),
+                Op::Mask { .. } => {}
+            }
+        }
         for op in &self.ops {
             let Op::Bind { src, dest, .. } = op else {
                 continue;
@@ -275,14 +485,13 @@ impl Plan {
                 continue;
             }
             // The innermost mount over dest decides where it must be made.
-            let host = writable
+            let host = mounted
                 .iter()
-                .filter(|w| dest.starts_with(w) && *w != dest);
-            let under_mask = masked.iter().filter(|m| dest.starts_with(m));
-            let host_depth = host.map(|p| depth(p)).max();
-            let mask_depth = under_mask.map(|p| depth(p)).max();
-            match (host_depth, mask_depth) {
-                (Some(h), m) if m.is_none_or(|m| h > m) => {
+                .filter(|(m, _)| dest.starts_with(m) && *m != dest)
+                .max_by_key(|(m, _)| depth(m))
+                .map(|(_, kind)| *kind);
+            match host {
+                Some(Mount::Writable) => {
                     if let Some(parent) = dest.parent() {
                         fs::create_dir_all(parent).with_context(|| {
                             format!("could not make {} for a bind", parent.display())
@@ -297,8 +506,9 @@ impl Plan {
                         format!("could not make a placeholder at {}", dest.display())
                     })?;
                 }
-                (_, Some(_)) => {} // bwrap makes it on the tmpfs
-                _ => bail!(
+                // bwrap makes it on the tmpfs or the empty root.
+                Some(Mount::Tmpfs) | None => {}
+                Some(Mount::ReadOnly) => bail!(
                     "cannot show {} at {} in the sandbox: {} does not exist and lies on \
                      the read-only system; bind it inside the workspace instead",
                     src.display(),
@@ -309,6 +519,64 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// What is mounted at a path inside the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mount {
+    Writable,
+    ReadOnly,
+    Tmpfs,
+}
+
+/// The symlinks (path, target) met while following `p` on the host that
+/// lie outside every folder in `trees` (those show the host's own links):
+/// recreated inside, they make `p` lead where it leads outside.
+fn links_on_the_way(p: &Path, trees: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    let mut cur = PathBuf::from("/");
+    for c in p.components() {
+        let Component::Normal(name) = c else {
+            continue;
+        };
+        let next = cur.join(name);
+        match next.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() => {
+                if !trees.iter().any(|t| next.starts_with(t)) {
+                    if let Ok(target) = fs::read_link(&next) {
+                        out.push((next.clone(), target));
+                    }
+                }
+                match fs::canonicalize(&next) {
+                    Ok(real) => cur = real,
+                    Err(_) => break,
+                }
+            }
+            Ok(_) => cur = next,
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// `p` made absolute and cleaned of `.` and `..`, without following links.
+fn lexical(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut clean = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    clean
 }
 
 fn bind(src: &Path, dest: &Path, write: bool) -> Result<Op> {
@@ -329,21 +597,7 @@ fn bind(src: &Path, dest: &Path, write: bool) -> Result<Op> {
 /// the rest kept lexically. bwrap would follow those symlinks too; resolving
 /// them here keeps the mount order and placeholder checks honest.
 fn resolve(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    let mut clean = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                clean.pop();
-            }
-            Component::CurDir => {}
-            other => clean.push(other),
-        }
-    }
+    let clean = lexical(p);
     let mut rest = Vec::new();
     let mut base = clean.as_path();
     loop {
@@ -419,8 +673,13 @@ mod tests {
             ..Policy::default()
         };
         let a = strs(&bw().args(&["python3".into(), "x.py".into()], &p).unwrap());
+        // An allow-list: the system folders, never the whole host.
+        assert!(find(&a, &["--ro-bind", "/", "/"]).is_none(), "{a:?}");
+        assert!(find(&a, &["--remount-ro", "/"]).is_some(), "{a:?}");
         for seq in [
-            &["--ro-bind", "/", "/"][..],
+            &["--ro-bind", "/usr", "/usr"][..],
+            &["--ro-bind", "/etc", "/etc"],
+            &["--dev", "/dev", "--proc", "/proc"],
             &["--tmpfs", "/tmp"],
             &["--bind", w, w],
             &["--chdir", w],
@@ -485,7 +744,7 @@ mod tests {
     }
 
     #[test]
-    fn binds_inside_a_hidden_folder_are_laid_over_its_mask() {
+    fn a_hidden_folder_needs_no_mask_and_a_file_hidden_inside_a_bind_is_masked() {
         let root = scratch_outside_tmp();
         let root = fs::canonicalize(root.path()).unwrap();
         let home = root.join("home");
@@ -510,12 +769,10 @@ mod tests {
         let h = home.to_str().unwrap();
         let v = venv.to_str().unwrap();
         let s = venv_secret.to_str().unwrap();
-        let mask = find(&a, &["--tmpfs", h]).expect("home masked");
         let b = find(&a, &["--ro-bind", v, v]).expect("venv bound");
-        assert!(mask < b, "{a:?}");
-        // Home holds a bind, so it stays a writable tmpfs.
-        assert!(find(&a, &["--remount-ro", h]).is_none());
-        // ~/.ssh is hidden by home's mask already: no mount of its own.
+        // Home is not on the allow-list: invisible without a mask, and so is
+        // ~/.ssh inside it.
+        assert!(find(&a, &["--tmpfs", h]).is_none(), "{a:?}");
         assert!(!a.iter().any(|x| x == ssh.to_str().unwrap()), "{a:?}");
         // A file hidden inside the bound venv is covered after the bind.
         let file_mask = find(&a, &["--ro-bind", "/dev/null", s]).expect("file masked");
@@ -569,7 +826,7 @@ mod tests {
             workdir: ws.path().into(),
             read_only: vec![Bind {
                 src: ws.path().into(),
-                dest: "/nonexistent-mlab-test/x".into(),
+                dest: "/usr/nonexistent-mlab-test/x".into(),
             }],
             ..Policy::default()
         };
@@ -608,6 +865,70 @@ mod tests {
         let a = strs(&bw().args(&["true".into()], &p).unwrap());
         let binds = a.iter().filter(|x| *x == "--dev-bind").count();
         assert_eq!(binds, gpu_nodes().len());
+    }
+
+    #[test]
+    fn only_the_allow_list_and_the_policys_paths_are_mounted() {
+        let root = scratch_outside_tmp();
+        let root = fs::canonicalize(root.path()).unwrap();
+        let ws = root.join("ws");
+        let other_run = root.join("logs/other");
+        let secret = root.join("secret.txt");
+        for d in [&ws, &other_run] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(&secret, "x").unwrap();
+        let p = Policy {
+            workdir: ws.clone(),
+            hidden: vec![other_run.clone(), secret.clone(), ws.join("missing")],
+            ..Policy::default()
+        };
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        // Hidden paths that nothing shows need no mask of their own.
+        assert!(!a.iter().any(|x| x == other_run.to_str().unwrap()), "{a:?}");
+        assert!(!a.iter().any(|x| x == secret.to_str().unwrap()), "{a:?}");
+        // Every mount source is a system folder, /dev/null or the workspace.
+        let sources: Vec<&String> = a
+            .windows(3)
+            .filter(|w| w[0] == "--ro-bind" || w[0] == "--bind")
+            .map(|w| &w[1])
+            .collect();
+        for s in sources {
+            let ok = SYSTEM_DIRS.iter().any(|d| Path::new(s).starts_with(d))
+                || s.starts_with("/sys")
+                || s == "/dev/null"
+                || Path::new(s) == ws;
+            assert!(ok, "{s} is mounted: {a:?}");
+        }
+        // /etc's secrets are masked.
+        for s in etc_secrets() {
+            assert!(a.contains(&s.display().to_string()), "{s:?} not masked");
+        }
+    }
+
+    #[test]
+    fn symlinks_on_the_way_to_a_bind_are_recreated() {
+        let root = tempfile::tempdir().unwrap();
+        let real = fs::canonicalize(root.path()).unwrap();
+        let venv = real.join("venvs/real");
+        fs::create_dir_all(&venv).unwrap();
+        let link = real.join("link");
+        std::os::unix::fs::symlink(&venv, &link).unwrap();
+        let ws = real.join("ws");
+        fs::create_dir(&ws).unwrap();
+        let p = Policy {
+            workdir: ws.clone(),
+            read_only: vec![Bind {
+                src: link.clone(),
+                dest: link.clone(),
+            }],
+            ..Policy::default()
+        };
+        let a = strs(&bw().args(&["true".into()], &p).unwrap());
+        let v = venv.to_str().unwrap();
+        let bind = find(&a, &["--ro-bind", v, v]).expect("bound at its real path");
+        let made = find(&a, &["--symlink", v, link.to_str().unwrap()]).expect("link made");
+        assert!(bind < made, "{a:?}");
     }
 
     #[test]

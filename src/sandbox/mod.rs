@@ -239,6 +239,75 @@ pub fn run(
     })
 }
 
+/// Checks that `python` starts under `policy` (`python -c pass`), so that
+/// an interpreter the sandbox cannot run stops a run or an eval at its
+/// start, with the reason, instead of failing every step. `source` says
+/// where the choice came from ("--python", "MLAB_PYTHON", ...).
+pub fn check_python(
+    sandbox: &dyn Sandbox,
+    policy: &Policy,
+    python: &std::path::Path,
+    source: &str,
+) -> Result<()> {
+    let mut policy = policy.clone();
+    policy.timeout = Some(Duration::from_secs(60));
+    policy.max_output = Some(1 << 20);
+    let argv: Vec<OsString> = vec![python.into(), "-c".into(), "pass".into()];
+    let mut out = Vec::new();
+    let outcome = run(sandbox, &argv, &policy, &mut |_, b| {
+        out.extend_from_slice(b)
+    })
+    .with_context(|| {
+        format!(
+            "could not check the task Python {} (from {source})",
+            python.display()
+        )
+    })?;
+    if outcome.success() {
+        return Ok(());
+    }
+    let how = match (&outcome.breach, outcome.code, outcome.signal) {
+        (Some(b), _, _) => b.to_string(),
+        (None, Some(c), _) => format!("exit status {c}"),
+        (None, None, Some(s)) => format!("killed by signal {s}"),
+        _ => "failed".to_string(),
+    };
+    let text = String::from_utf8_lossy(&out);
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let tail = lines[lines.len().saturating_sub(10)..].join("\n  ");
+    let detail = if tail.is_empty() {
+        String::new()
+    } else {
+        format!(":\n  {tail}")
+    };
+    anyhow::bail!(
+        "the task Python {} (from {source}) cannot start inside the '{}' sandbox \
+         ({how}){detail}\nnothing was run. Check that `{} -c pass` works outside mlab, \
+         or pass --python (or set MLAB_PYTHON) with an interpreter or venv that does; \
+         `mlab doctor` shows what is missing",
+        python.display(),
+        sandbox.name(),
+        python.display(),
+    )
+}
+
+/// [`check_python`] under the agent policy, in an empty scratch workspace.
+pub fn check_agent_python(
+    sandbox: &dyn Sandbox,
+    python: &std::path::Path,
+    source: &str,
+    device: Option<String>,
+) -> Result<()> {
+    let scratch = tempfile::tempdir().context("could not make a scratch folder")?;
+    let policy = agent_policy(&AgentSetup {
+        workspace: scratch.path().to_path_buf(),
+        python: Some(python.to_path_buf()),
+        device,
+        ..AgentSetup::default()
+    });
+    check_python(sandbox, &policy, python, source)
+}
+
 /// Spawns `argv` under `policy` in a new process group with piped output,
 /// for callers that talk to the process themselves (the Python REPL, a
 /// grader worker). Memory and process limits apply as in [`run`]; the wall

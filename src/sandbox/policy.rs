@@ -2,9 +2,12 @@
 //! (Execute Script, the Python REPL, helpers that run code) and one for
 //! graders (script/eval.py on a snapshot).
 //!
-//! Both hide the user's home, mlab's own folder (installed tasks) and key
-//! files, and give back only what the command needs: the Python
-//! environment read-only, and for graders the answers read-only. The
+//! Both give the command only what it needs: the Python environment
+//! read-only wherever it lies (its real folders, asked of the interpreter
+//! once), the workspace, and for graders the answers, the snapshots and
+//! the prepared data read-only. Under bwrap nothing else of the host is
+//! visible (see bwrap.rs); the home, mlab's own folder and key files are
+//! also named as hidden, for sandboxes and binds that would show them. The
 //! environment is built from a whitelist, so API keys, MLAB_* and run ids
 //! never reach the command.
 
@@ -73,7 +76,7 @@ pub fn agent_policy(setup: &AgentSetup) -> Policy {
     let mut read_only = setup.read_only.clone();
     let venv = setup.python.as_deref().map(python_env);
     if let Some(env) = &venv {
-        read_only.extend(visible_again(&env.dirs, &hidden));
+        read_only.extend(python_binds(env));
     }
     let mut env = base_env(venv.as_ref());
     env.push(("HOME".into(), workspace.display().to_string()));
@@ -110,23 +113,26 @@ pub fn grader_policy(
     python: Option<&Path>,
 ) -> Policy {
     let hidden = default_hidden();
+    // Real paths: the benchmarks folder is often reached through the link
+    // install.sh makes, which lies in mlab's own (invisible) folder.
     let mut read_only: Vec<Bind> = [snapshot, script_dir, task_env_dir]
         .iter()
+        .map(|p| real(p))
         .map(|p| Bind {
-            src: absolute(p),
-            dest: absolute(p),
+            src: p.clone(),
+            dest: p,
         })
         .collect();
     let venv = python.map(python_env);
     if let Some(env) = &venv {
-        read_only.extend(visible_again(&env.dirs, &hidden));
+        read_only.extend(python_binds(env));
     }
     let mut env = base_env(venv.as_ref());
     env.push(("HOME".into(), "/tmp".into()));
     // The script folder is read-only: no point trying to write caches.
     env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
     Policy {
-        workdir: absolute(script_dir),
+        workdir: real(script_dir),
         read_only,
         read_write: Vec::new(),
         hidden,
@@ -140,6 +146,12 @@ pub fn grader_policy(
 /// sandbox must not depend on where mlab was started).
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// `p` with every symlink resolved, or made absolute when it does not
+/// exist (the sandbox then says what is missing).
+pub fn real(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| absolute(p))
 }
 
 /// Home, mlab's home (the installed benchmarks: other tasks) and key files.
@@ -167,25 +179,76 @@ fn default_hidden() -> Vec<PathBuf> {
 /// A Python environment: its bin/ for PATH and the folders it reads.
 struct PythonEnv {
     bin: Option<PathBuf>,
+    /// The prefix as named (a venv folder), bound where it was named so
+    /// that a path through a host symlink works inside too.
+    named_prefix: Option<PathBuf>,
+    /// Real folders the interpreter needs, read-only.
     dirs: Vec<PathBuf>,
 }
 
-/// Finds what `python` (an interpreter or a venv folder) needs to run: the
-/// venv folder, and the base installation a venv points at (pyvenv.cfg's
-/// `home`, and where the interpreter's symlinks lead), which tools like
-/// pyenv keep under the home folder.
+/// Asked of the interpreter: its prefixes, the real prefix of its
+/// executable, site-packages, the absolute entries of sys.path (.pth files
+/// add editable installs) and the folders of the shared libraries it
+/// loaded, all with symlinks resolved.
+const ASK_PYTHON: &str = r#"
+import json, os, sys
+d = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+     os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))]
+try:
+    import site
+    d += site.getsitepackages()
+except Exception:
+    pass
+d += [p for p in sys.path if os.path.isabs(p)]
+try:
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].startswith("/"):
+                d.append(os.path.dirname(parts[5].strip()))
+except OSError:
+    pass
+print(json.dumps(sorted({os.path.realpath(p) for p in d})))
+"#;
+
+/// Finds what `python` (an interpreter or a venv folder) needs to run. The
+/// interpreter is asked once per process (see [`ASK_PYTHON`]); when it
+/// cannot answer, the folders are worked out from the files: the venv, the
+/// base installation in pyvenv.cfg's `home`, and where the interpreter's
+/// symlinks lead (pyenv and uv keep those under the home folder).
 fn python_env(python: &Path) -> PythonEnv {
-    let interp = if python.is_dir() {
+    let interp = interpreter(python);
+    let bin = interp.parent().map(Path::to_path_buf);
+    let named_prefix = prefix_of(&absolute(&interp));
+    let mut dirs = match ask_python(&interp) {
+        Some(d) => d,
+        None => dirs_from_files(&interp),
+    };
+    dirs.retain(|d| safe_to_show(d));
+    dirs.sort();
+    dirs.dedup();
+    PythonEnv {
+        bin,
+        named_prefix,
+        dirs,
+    }
+}
+
+/// The interpreter file `python` names.
+fn interpreter(python: &Path) -> PathBuf {
+    if python.is_dir() {
         python.join("bin/python")
     } else if python.components().count() == 1 {
         which(python).unwrap_or_else(|| python.to_path_buf())
     } else {
         python.to_path_buf()
-    };
-    let bin = interp.parent().map(Path::to_path_buf);
+    }
+}
+
+/// The folders a Python reads, found from its files alone.
+fn dirs_from_files(interp: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    let root = prefix_of(&interp);
-    if let Some(root) = &root {
+    if let Some(root) = prefix_of(interp) {
         dirs.push(root.clone());
         if let Ok(cfg) = std::fs::read_to_string(root.join("pyvenv.cfg")) {
             for line in cfg.lines() {
@@ -199,15 +262,96 @@ fn python_env(python: &Path) -> PythonEnv {
             }
         }
     }
-    if let Some(real) = std::fs::canonicalize(&interp)
+    if let Some(real) = std::fs::canonicalize(interp)
         .ok()
         .and_then(|r| prefix_of(&r))
     {
         dirs.push(real);
     }
-    dirs.sort();
-    dirs.dedup();
-    PythonEnv { bin, dirs }
+    dirs.into_iter()
+        .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+        .collect()
+}
+
+/// Whether a folder the Python names may be shown: not the root, and not
+/// a folder that holds the home, mlab's own folder or the working
+/// directory (a sys.path entry of `/root` would show all of them).
+fn safe_to_show(d: &Path) -> bool {
+    if d == Path::new("/") || !d.is_absolute() {
+        return false;
+    }
+    let mut private = vec![paths::home_dir(), paths::mlab_home()];
+    if let Ok(cwd) = std::env::current_dir() {
+        private.push(cwd);
+    }
+    !private.iter().any(|p| {
+        let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        p.starts_with(d)
+    })
+}
+
+/// The interpreter's answer to [`ASK_PYTHON`], once per interpreter path;
+/// None when it cannot run or answer within 30 s.
+fn ask_python(interp: &Path) -> Option<Vec<PathBuf>> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Cache = Mutex<HashMap<PathBuf, Option<Vec<PathBuf>>>>;
+    static ASKED: OnceLock<Cache> = OnceLock::new();
+    let cache = ASKED.get_or_init(Cache::default);
+    if let Some(found) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(interp) {
+        return found.clone();
+    }
+    let found = run_ask(interp);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(interp.to_path_buf(), found.clone());
+    found
+}
+
+fn run_ask(interp: &Path) -> Option<Vec<PathBuf>> {
+    use std::process::{Command, Stdio};
+    // Isolated (-I: no PYTHON* variables, no user site), from /, with a
+    // bare environment: what it reports does not depend on where mlab is.
+    let child = Command::new(interp)
+        .args(["-I", "-c", ASK_PYTHON])
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", SYSTEM_PATH)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(out) => out.ok()?,
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            tracing::warn!(
+                "{} did not say where it lives within 30 s",
+                interp.display()
+            );
+            return None;
+        }
+    };
+    if !out.status.success() {
+        return None;
+    }
+    let list: Vec<String> = serde_json::from_slice(&out.stdout).ok()?;
+    Some(
+        list.into_iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect(),
+    )
 }
 
 /// The installation prefix of an interpreter: the parent of its bin/.
@@ -226,23 +370,29 @@ fn which(name: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Read-only binds for those of `dirs` that a hidden path would cover
-/// (binding the rest would change nothing).
-fn visible_again(dirs: &[PathBuf], hidden: &[PathBuf]) -> Vec<Bind> {
-    dirs.iter()
-        .filter(|d| d.as_path() != Path::new("/") && d.exists())
-        .filter(|d| {
-            let real = std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf());
-            hidden.iter().any(|h| {
-                let h = std::fs::canonicalize(h).unwrap_or_else(|_| h.clone());
-                real.starts_with(&h) || d.starts_with(&h)
-            })
-        })
+/// Read-only binds that show the Python environment wherever it lies: its
+/// real folders at their real paths, and its prefix at the path it was
+/// named by (the sandbox recreates the symlinks on the way). The sandbox
+/// drops those already visible as system folders.
+fn python_binds(env: &PythonEnv) -> Vec<Bind> {
+    let mut binds: Vec<Bind> = env
+        .dirs
+        .iter()
+        .filter(|d| d.exists())
         .map(|d| Bind {
             src: d.clone(),
             dest: d.clone(),
         })
-        .collect()
+        .collect();
+    if let Some(p) = env.named_prefix.as_ref().filter(|p| p.is_dir()) {
+        if safe_to_show(&real(p)) {
+            binds.push(Bind {
+                src: p.clone(),
+                dest: p.clone(),
+            });
+        }
+    }
+    binds
 }
 
 /// PATH (the Python environment's bin/ first), PYTHONUNBUFFERED and the
@@ -312,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn a_venv_in_a_hidden_home_is_bound_back_with_its_base_python() {
+    fn a_venv_and_its_base_python_are_bound_wherever_they_lie() {
         let root = tempfile::tempdir().unwrap();
         let home = root.path().join("home");
         let base = home.join(".pyenv/versions/3.11.7");
@@ -329,14 +479,14 @@ mod tests {
             ),
         )
         .unwrap();
+        // The fake interpreter cannot run: its folders come from its files.
         let env = python_env(&venv.join("bin/python"));
         assert_eq!(env.bin, Some(venv.join("bin")));
-        let binds = visible_again(&env.dirs, std::slice::from_ref(&home));
-        let dests: Vec<_> = binds.iter().map(|b| b.dest.clone()).collect();
-        assert!(dests.contains(&venv), "{dests:?}");
-        assert!(dests.contains(&base), "{dests:?}");
-        // Outside any hidden folder nothing needs binding.
-        assert!(visible_again(&env.dirs, &[PathBuf::from("/nonexistent")]).is_empty());
+        let real_venv = std::fs::canonicalize(&venv).unwrap();
+        let real_base = std::fs::canonicalize(&base).unwrap();
+        let dests: Vec<_> = python_binds(&env).iter().map(|b| b.dest.clone()).collect();
+        assert!(dests.contains(&real_venv), "{dests:?}");
+        assert!(dests.contains(&real_base), "{dests:?}");
         let base_env = base_env(Some(&env));
         assert!(base_env[0]
             .1
