@@ -25,7 +25,7 @@ fn under_bwrap_read_only_files_are_mounted_and_answers_are_hidden() {
     }
     let toy = Toy::new();
     let bench = toy.path().join("bench").canonicalize().unwrap();
-    env_support::write(&bench.join("toy/script/answers.csv"), "secret answers\n");
+    env_support::write(&bench.join("toy/script/answer.csv"), "secret answers\n");
     toy.env_file(
         "probe.py",
         &format!(
@@ -36,7 +36,7 @@ fn under_bwrap_read_only_files_are_mounted_and_answers_are_hidden() {
              try:\n    print('ANSWERS', open({ans:?}).read())\n\
              except OSError as e:\n    print('answers hidden:', type(e).__name__)\n\
              open('out.txt', 'w').write('made inside')\n",
-            ans = bench.join("toy/script/answers.csv").display().to_string()
+            ans = bench.join("toy/script/answer.csv").display().to_string()
         ),
     );
     let before = tree(&bench);

@@ -29,10 +29,7 @@ fn which(name: &str) -> bool {
 /// A benchmarks folder holding a fresh copy of `digits`, prepared.
 fn prepared_digits(root: &Path) -> PathBuf {
     let bench = root.join("bench");
-    common::copy_tree(
-        &common::benchmarks_dir().join("digits"),
-        &bench.join("digits"),
-    );
+    common::copy_task("digits", &bench);
     let out = output(
         mlab()
             .arg("--benchmarks-dir")

@@ -2,8 +2,9 @@
 //! vectorization), each in a clean temporary copy of its folder: `mlab
 //! prepare` makes the data without putting answers under env/ and makes the
 //! same split twice; the starter train.py runs and eval.py scores it in a
-//! plausible range; eval.py refuses malformed submissions with a ValueError
-//! that says what is wrong, and joins on the id column, not row order.
+//! plausible range; eval.py refuses malformed submissions with a
+//! SubmissionError (a ValueError) that says what is wrong, and joins on the
+//! id column, not row order.
 //!
 //! Not here: how good a model can get (that is the agents' business) or the
 //! exact baseline figures in task.toml (they depend on library versions).
@@ -21,9 +22,9 @@ use sha2::{Digest, Sha256};
 /// What the tests need to know about one prepared task.
 struct Spec {
     name: &'static str,
-    /// The id column of test.csv, answers.csv and submission.csv.
+    /// The id column of test.csv, answer.csv and submission.csv.
     id: &'static str,
-    /// The answer column: in train.csv and answers.csv, never in test.csv.
+    /// The answer column: in train.csv and answer.csv, never in test.csv.
     target: &'static str,
     /// Range a score of the starter must fall in.
     plausible: (f64, f64),
@@ -77,8 +78,7 @@ impl Copy {
     fn new(name: &str) -> Copy {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("benchmarks");
-        let task = root.join(name);
-        common::copy_tree(&common::benchmarks_dir().join(name), &task);
+        let task = common::copy_task(name, &root);
         let gitignore = std::fs::read_to_string(task.join(".gitignore"))
             .unwrap_or_else(|e| panic!("{name}: no .gitignore in the task folder: {e}"));
         let ignored: Vec<String> = gitignore
@@ -307,13 +307,14 @@ fn expect_score(label: &str, got: &Scored) -> f64 {
 fn expect_error(label: &str, got: &Scored, needle: &str) {
     match got {
         Scored::Error { kind, message } => {
-            assert_eq!(kind, "ValueError", "{label}: {kind}: {message}");
+            // mlab_eval.SubmissionError, a ValueError.
+            assert_eq!(kind, "SubmissionError", "{label}: {kind}: {message}");
             assert!(
                 message.contains(needle),
                 "{label}: the error should mention '{needle}': {message}"
             );
         }
-        Scored::Score(s) => panic!("{label}: expected a ValueError, got the score {s}"),
+        Scored::Score(s) => panic!("{label}: expected a SubmissionError, got the score {s}"),
     }
 }
 
@@ -343,8 +344,8 @@ fn check_prepare(spec: &Spec, copy: &Copy) {
         "prepare.py printed no '==> ' step header:\n{log}"
     );
 
-    let answers = copy.script().join("answers.csv");
-    assert!(answers.is_file(), "prepare wrote no script/answers.csv");
+    let answers = copy.script().join("answer.csv");
+    assert!(answers.is_file(), "prepare wrote no script/answer.csv");
     for rel in files_under(&copy.env()) {
         assert!(
             !rel.to_lowercase().contains("answer"),
@@ -366,7 +367,7 @@ fn check_prepare(spec: &Spec, copy: &Copy) {
     assert!(test_ids.len() > 50, "only {} test rows", test_ids.len());
     assert_eq!(
         test_ids, answer_ids,
-        "answers.csv must hold exactly the test ids"
+        "answer.csv must hold exactly the test ids"
     );
     let shared: Vec<&String> = test_ids
         .iter()
@@ -397,7 +398,7 @@ fn check_prepare(spec: &Spec, copy: &Copy) {
 }
 
 /// On a prepared copy: the starter runs and scores in range; rows in
-/// another order score the same; malformed submissions raise a ValueError
+/// another order score the same; malformed submissions raise a SubmissionError
 /// that names the problem.
 fn check_starter_and_eval(spec: &Spec, copy: &Copy) {
     let before = files_under(&copy.task);

@@ -54,12 +54,8 @@ impl Fixture {
         ] {
             std::fs::create_dir_all(d).unwrap();
         }
-        std::fs::write(
-            script.join("answers.csv"),
-            format!("id,label\n1,{ANSWER}\n"),
-        )
-        .unwrap();
-        std::fs::write(root.join("other/script/answers.csv"), ANSWER).unwrap();
+        std::fs::write(script.join("answer.csv"), format!("id,label\n1,{ANSWER}\n")).unwrap();
+        std::fs::write(root.join("other/script/answer.csv"), ANSWER).unwrap();
         std::fs::write(root.join("logs/env_log/trace.json"), ANSWER).unwrap();
         std::fs::write(env.join("train.csv"), TRAIN).unwrap();
         Fixture {
@@ -127,12 +123,12 @@ fn answers_are_invisible_by_relative_and_absolute_path() {
         return;
     }
     let fx = Fixture::new();
-    let abs = fx.script.join("answers.csv");
+    let abs = fx.script.join("answer.csv");
     let script = format!(
-        "cat ../task/script/answers.csv; cat {}; cat {}; cat {}; ls -la {}; \
+        "cat ../task/script/answer.csv; cat {}; cat {}; cat {}; ls -la {}; \
          grep -r {ANSWER} {} ; echo done",
         abs.display(),
-        fx.root.join("other/script/answers.csv").display(),
+        fx.root.join("other/script/answer.csv").display(),
         fx.root.join("logs/env_log/trace.json").display(),
         fx.script.display(),
         fx.root.display(),

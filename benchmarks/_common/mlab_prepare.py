@@ -10,6 +10,9 @@ What it is not for: anything task specific (splits, answers); that lives in
 each task's own prepare.py. It needs only the Python standard library, so a
 prepare.py can import it before checking for pandas or the task's framework.
 
+The hidden answers go to `TaskPaths.answer` (script/answer.csv, the name
+mlab_eval.ANSWER_FILE that every eval.py reads).
+
 A prepare.py imports it with:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
@@ -33,6 +36,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
+
+from mlab_eval import ANSWER_FILE
 
 CHUNK = 1 << 20
 
@@ -74,6 +79,8 @@ class TaskPaths:
         self.task = self.script.parent
         self.env = self.task / "env"
         self.name = self.task.name
+        # The hidden answers that eval.py reads.
+        self.answer = self.script / ANSWER_FILE
 
 
 def parse_args(description: str, argv: Optional[list] = None,
@@ -460,7 +467,33 @@ def require_modules(task: str, modules: Iterable[str]) -> None:
     if missing:
         # The last line is Python's own wording, which mlab reads to name the
         # requirements file and the install command.
+        own = Path(__file__).resolve().parents[1] / task / "requirements.txt"
+        reqs = f"benchmarks/{task}/requirements.txt" if own.is_file() else "benchmarks/requirements.txt"
         raise PrepareError(
             f"prepare for {task} needs {', '.join(missing)}; install the task's packages: "
-            f"python -m pip install -r benchmarks/{task}/requirements.txt\n"
+            f"python -m pip install -r {reqs}\n"
             f"No module named '{missing[0]}'")
+
+
+def seeded_split(table, id_column: str, seed: int, test_fraction: float, first_id: int = 0):
+    """(train, test): `table` shuffled with a fixed seed, numbered in that
+    order in a new first column `id_column` (from `first_id`, so an id says
+    nothing about the row), the last `test_fraction` of it being test.
+    The same table and seed give the same split on every run."""
+    import numpy as np
+
+    order = np.random.RandomState(seed).permutation(len(table))
+    shuffled = table.iloc[order].reset_index(drop=True)
+    shuffled.insert(0, id_column, np.arange(first_id, first_id + len(shuffled)))
+    n_test = int(round(len(shuffled) * test_fraction))
+    return shuffled.iloc[: len(shuffled) - n_test], shuffled.iloc[len(shuffled) - n_test:]
+
+
+def write_split(paths: TaskPaths, train, test, id_column: str, target: str) -> None:
+    """env/train.csv (with `target`), env/test.csv (without it) and the
+    hidden answers (`id_column`, `target` of the test rows)."""
+    step(f"writing train.csv and test.csv to {paths.env}")
+    write_csv(train, paths.env / "train.csv")
+    write_csv(test.drop(columns=[target]), paths.env / "test.csv")
+    step(f"writing the hidden answers to script/{paths.answer.name}")
+    write_csv(test[[id_column, target]], paths.answer)

@@ -123,6 +123,7 @@ pub fn grader_policy(
             dest: p,
         })
         .collect();
+    read_only.extend(shared_task_helpers(script_dir));
     let venv = python.map(python_env);
     if let Some(env) = &venv {
         read_only.extend(python_binds(env));
@@ -140,6 +141,20 @@ pub fn grader_policy(
         max_procs: Some(DEFAULT_MAX_PROCS),
         ..Policy::default()
     }
+}
+
+/// The benchmarks' shared Python helpers (`<benchmarks>/_common/`, beside
+/// the task folder whose `script/` the grader runs), read-only: every
+/// eval.py imports `mlab_eval` from there. The sandbox binds it at its real
+/// path, where eval.py (`Path(__file__).resolve().parents[2]`) looks. None
+/// when the folder is absent.
+fn shared_task_helpers(script_dir: &Path) -> Option<Bind> {
+    let script = absolute(script_dir);
+    let common = script.parent()?.parent()?.join("_common");
+    common.is_dir().then(|| Bind {
+        src: common.clone(),
+        dest: common,
+    })
 }
 
 /// `p` made absolute against the current directory (paths inside the
@@ -491,6 +506,35 @@ mod tests {
         assert!(base_env[0]
             .1
             .starts_with(&venv.join("bin").display().to_string()));
+    }
+
+    #[test]
+    fn grader_sees_the_shared_task_helpers_read_only_beside_its_script_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let bench = dir.path().join("benchmarks");
+        std::fs::create_dir_all(bench.join("t/script")).unwrap();
+        std::fs::create_dir_all(bench.join("_common")).unwrap();
+        let p = grader_policy(
+            Path::new("/logs/step_final_files"),
+            &bench.join("t/script"),
+            &bench.join("t/env"),
+            None,
+        );
+        let common = bench.join("_common");
+        let real = common.canonicalize().unwrap();
+        assert!(
+            p.read_only
+                .iter()
+                .any(|b| b.dest == common && b.src == real),
+            "{:?}",
+            p.read_only
+        );
+        assert!(!p.read_write.iter().any(|b| b.dest == common));
+        // Without a _common folder nothing extra is bound.
+        let bare = dir.path().join("other/t/script");
+        std::fs::create_dir_all(&bare).unwrap();
+        let q = grader_policy(Path::new("/s"), &bare, Path::new("/e"), None);
+        assert!(!q.read_only.iter().any(|b| b.dest.ends_with("_common")));
     }
 
     #[test]

@@ -19,6 +19,11 @@ use serde::{Deserialize, Serialize};
 /// File name of the marker that `prepare` writes on success (as the original).
 pub const PREPARED_MARKER: &str = "prepared";
 
+/// The hidden answers prepare.py writes in `script/` (the Python side's
+/// `mlab_eval.ANSWER_FILE`), and the name the offline tasks used before.
+pub const ANSWER_FILE: &str = "answer.csv";
+const OLD_ANSWER_FILE: &str = "answers.csv";
+
 /// Whether a larger score is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -237,8 +242,16 @@ impl Task {
         }
     }
 
+    /// Whether `mlab prepare` succeeded (its marker is there), or there is
+    /// nothing to prepare.
+    ///
+    /// A task prepared before its answers were named [`ANSWER_FILE`] (it has
+    /// only the old `answers.csv`) is not: its eval.py would not find them,
+    /// so `mlab prepare` makes them again.
     pub fn is_prepared(&self) -> bool {
-        self.script_dir().join(PREPARED_MARKER).exists() || !self.needs_prepare()
+        let script = self.script_dir();
+        let stale = script.join(OLD_ANSWER_FILE).exists() && !script.join(ANSWER_FILE).exists();
+        (script.join(PREPARED_MARKER).exists() && !stale) || !self.needs_prepare()
     }
 
     /// A task without prepare.py has nothing to prepare.
@@ -404,6 +417,30 @@ kaggle = "toy-comp"
         );
         let err = format!("{:#}", Task::load(&t).unwrap_err());
         assert!(err.contains("not a valid task.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_task_prepared_under_the_old_answer_name_is_prepared_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("toy");
+        write(
+            &t.join("task.toml"),
+            "name = \"toy\"\ndescription = \"d\"\ncategory = \"c\"\nmetric = \"m\"\n\
+             direction = \"higher\"\nsubmission = [\"submission.csv\"]\n",
+        );
+        write(&t.join("env/train.py"), "");
+        write(&t.join("script/prepare.py"), "");
+        write(&t.join("script/prepared"), "success\n");
+        let task = Task::load(&t).unwrap();
+        assert!(task.is_prepared());
+        // What an older mlab left: the answers under their old name only.
+        write(&t.join("script/answers.csv"), "id,label\n");
+        assert!(
+            !task.is_prepared(),
+            "answers.csv without answer.csv must be prepared again"
+        );
+        write(&t.join("script/answer.csv"), "id,label\n");
+        assert!(task.is_prepared());
     }
 
     #[test]

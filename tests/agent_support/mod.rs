@@ -56,8 +56,7 @@ impl Bench {
     /// A clean copy of the offline task `name`, prepared with `mlab prepare`.
     pub fn offline(name: &str) -> Bench {
         let dir = tempfile::tempdir().unwrap();
-        let task = dir.path().join("bench").join(name);
-        common::copy_tree(&common::benchmarks_dir().join(name), &task);
+        let task = common::copy_task(name, &dir.path().join("bench"));
         // Data a manual run left in the checkout must not make a test pass.
         if let Ok(ignore) = std::fs::read_to_string(task.join(".gitignore")) {
             for line in ignore.lines().map(str::trim) {

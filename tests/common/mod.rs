@@ -144,3 +144,16 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Copies the task `name` of the repository's benchmarks into
+/// `bench_root/name`, with the shared Python helpers (`_common/`) its
+/// prepare.py and eval.py import from beside it. Returns the task folder.
+pub fn copy_task(name: &str, bench_root: &Path) -> PathBuf {
+    let common = bench_root.join("_common");
+    if !common.exists() {
+        copy_tree(&benchmarks_dir().join("_common"), &common);
+    }
+    let task = bench_root.join(name);
+    copy_tree(&benchmarks_dir().join(name), &task);
+    task
+}

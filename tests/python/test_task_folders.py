@@ -105,3 +105,36 @@ def test_env_metric_and_eval_of_fathomnet_stay_in_step():
     ev = (BENCHMARKS / "fathomnet/script/eval.py").read_text()
     for fn in ("def average_precision_at_k", "def map_at_k", "def roc_auc"):
         assert fn in env_metric and fn in ev
+
+
+# Every task, offline and paper: the ones with an eval.py.
+ALL_TASKS = sorted(p.parents[1].name for p in BENCHMARKS.glob("*/script/eval.py"))
+
+
+def test_every_task_is_covered_by_the_shared_helper_checks():
+    assert len(ALL_TASKS) == 17, ALL_TASKS
+    assert set(PAPER_TASKS) <= set(ALL_TASKS)
+
+
+@pytest.mark.parametrize("task", ALL_TASKS)
+def test_every_eval_uses_the_shared_eval_helper_and_one_answer_name(task):
+    script = BENCHMARKS / task / "script"
+    ev_text = (script / "eval.py").read_text()
+    assert "class SubmissionError" not in ev_text, "SubmissionError comes from _common/mlab_eval.py"
+    assert 'parents[2] / "_common"' in ev_text and "mlab_eval" in ev_text
+    sources = ev_text + ((script / "prepare.py").read_text() if (script / "prepare.py").exists() else "")
+    assert "answers.csv" not in sources and '"answer.csv"' not in sources, \
+        "the answer file is named once, by mlab_eval.ANSWER_FILE"
+    assert "argparse" not in sources and "os.path" not in sources
+    ev = load_module(script / "eval.py", f"shared_eval_{task.replace('-', '_')}")
+    assert callable(ev.get_score)
+
+
+@pytest.mark.parametrize("task", [t for t in ALL_TASKS if (BENCHMARKS / t / "script/prepare.py").exists()])
+def test_every_prepare_uses_the_shared_prepare_helper(task):
+    text = (BENCHMARKS / task / "script/prepare.py").read_text()
+    assert "import mlab_prepare as mp" in text and "mp.parse_args(" in text and "mp.run_main(main)" in text
+    ignored = (BENCHMARKS / task / ".gitignore").read_text()
+    if "paths.answer" in text or "mp.write_split(" in text:
+        import mlab_eval
+        assert mlab_eval.ANSWER_FILE in ignored, "the hidden answers must be ignored by git"

@@ -17,13 +17,11 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+from mlab_eval import SubmissionError  # noqa: E402
 DATASET = HERE / "CLRS30" / "CLRS30_v1.0.0"
 CHECKPOINTS = ["best.pkl", "model_params.pkl", "spec_list.pkl"]
 CODE = ["baselines.py", "processors.py", "dataset.py", "samplers.py", "evaluation.py"]
-
-
-class SubmissionError(ValueError):
-    """The submission cannot be scored; the message says why."""
 
 
 def parse_worker_output(stdout: str, stderr: str, returncode: int) -> float:

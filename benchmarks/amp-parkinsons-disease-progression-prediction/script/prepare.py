@@ -93,7 +93,7 @@ def main(argv=None):
     sample = answer.copy()
     sample["rating"] = 0
     mp.write_csv(sample, tests / "sample_submission.csv")
-    mp.write_csv(answer, paths.script / "answer.csv")
+    mp.write_csv(answer, paths.answer)
     mp.info(f"{len(answer)} ratings to predict")
 
 

@@ -13,20 +13,18 @@ metric functions below can be used (and tested) without them.
 """
 
 import math
-import os
+import sys
 from itertools import chain
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+from mlab_eval import SubmissionError  # noqa: E402
 TEST_DIR = HERE / "babylm_data" / "babylm_test"
 SOURCES = ["aochildes", "bnc_spoken", "cbt", "children_stories", "gutenberg",
            "open_subtitles", "qed", "simple_wikipedia", "switchboard", "wikipedia"]
 LINES_PER_BATCH = 1000
 MAX_BLOCK = 1024
-
-
-class SubmissionError(ValueError):
-    """The submission cannot be scored; the message says why."""
 
 
 def read_test_lines(folder=TEST_DIR):
@@ -94,5 +92,4 @@ def get_score(folder, batch_size=8) -> float:
 
 
 if __name__ == "__main__":
-    import sys
-    print(get_score(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "env")))
+    print(get_score(sys.argv[1] if len(sys.argv) > 1 else HERE.parent / "env"))

@@ -62,7 +62,7 @@ def main(argv=None):
     ids = np.arange(len(test_images))
     np.savez(data / "cifar10_test.npz", images=test_images, ids=ids)
     mp.write_text(data / "classes.txt", "\n".join(classes) + "\n")
-    mp.write_csv(pd.DataFrame({"id": ids, "label": test_labels}), paths.script / "answer.csv")
+    mp.write_csv(pd.DataFrame({"id": ids, "label": test_labels}), paths.answer)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Makes the digits data: a fixed 75/25 split of scikit-learn's 8x8 digits.
 
 Writes env/train.csv (id, label, pixel0..pixel63), env/test.csv (id and
-pixels, no label) and script/answers.csv (id, label of the test images).
+pixels, no label) and script/answer.csv (id, label of the test images).
 The split comes from a fixed seed, so running this again writes the same
 files byte for byte.
 
@@ -9,28 +9,20 @@ The 1797 images ship inside scikit-learn (sklearn.datasets.load_digits):
 nothing is downloaded. --data-dir is accepted for uniformity and ignored.
 """
 
-import argparse
-import os
+import sys
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+import mlab_prepare as mp  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ENV = os.path.normpath(os.path.join(HERE, "..", "env"))
 SEED = 42
 TEST_FRACTION = 0.25
 ID = "id"
 TARGET = "label"
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", help="ignored: the images ship inside scikit-learn")
-    parser.add_argument("--accept-rules", action="store_true", help="accepted for uniformity; this data has no rules to accept")
-    return parser.parse_args()
-
-
 def load_table():
+    import pandas as pd
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -40,36 +32,21 @@ def load_table():
     return table
 
 
-def split(table):
-    """Shuffles with a fixed seed and numbers the rows in that order, so an
-    id says nothing about the image."""
-    order = np.random.RandomState(SEED).permutation(len(table))
-    shuffled = table.iloc[order].reset_index(drop=True)
-    shuffled.insert(0, ID, np.arange(len(shuffled)))
-    n_test = int(round(len(shuffled) * TEST_FRACTION))
-    return shuffled.iloc[: len(shuffled) - n_test], shuffled.iloc[len(shuffled) - n_test :]
-
-
-def main():
-    args = parse_args()
+def main(argv=None):
+    paths = mp.TaskPaths(__file__)
+    args = mp.parse_args(__doc__, argv)
+    mp.require_modules(paths.name, ["numpy", "pandas", "sklearn"])
     if args.data_dir:
-        print("note: --data-dir is ignored; the digits ship inside scikit-learn")
-    print("==> loading the 8x8 digits from scikit-learn")
+        mp.info("note: --data-dir is ignored; the digits ship inside scikit-learn")
+    mp.step("loading the 8x8 digits from scikit-learn")
     table = load_table()
-    print(f"{len(table)} images of {table.shape[1] - 1} pixels")
+    mp.info(f"{len(table)} images of {table.shape[1] - 1} pixels")
 
-    print(f"==> splitting {int((1 - TEST_FRACTION) * 100)}/{int(TEST_FRACTION * 100)} with seed {SEED}")
-    train, test = split(table)
-    print(f"{len(train)} train images, {len(test)} test images")
-
-    print(f"==> writing train.csv and test.csv to {ENV}")
-    os.makedirs(ENV, exist_ok=True)
-    train.to_csv(os.path.join(ENV, "train.csv"), index=False)
-    test.drop(columns=[TARGET]).to_csv(os.path.join(ENV, "test.csv"), index=False)
-
-    print("==> writing the hidden answers to script/answers.csv")
-    test[[ID, TARGET]].to_csv(os.path.join(HERE, "answers.csv"), index=False)
+    mp.step(f"splitting {int((1 - TEST_FRACTION) * 100)}/{int(TEST_FRACTION * 100)} with seed {SEED}")
+    train, test = mp.seeded_split(table, ID, SEED, TEST_FRACTION, first_id=0)
+    mp.info(f"{len(train)} train images, {len(test)} test images")
+    mp.write_split(paths, train, test, ID, TARGET)
 
 
 if __name__ == "__main__":
-    main()
+    mp.run_main(main)

@@ -13,17 +13,17 @@ for the agent), so an edited workspace cannot change how it is scored.
 """
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+import mlab_eval as me  # noqa: E402
+from mlab_eval import SubmissionError  # noqa: E402
 K = 20
-
-
-class SubmissionError(ValueError):
-    """The submission cannot be scored; the message says why."""
 
 
 def parse_categories(value) -> list:
@@ -84,14 +84,8 @@ def fathomnet_score(answer: pd.DataFrame, submission: pd.DataFrame) -> float:
 
 
 def get_score(folder) -> float:
-    answer = pd.read_csv(HERE / "answer.csv", dtype={"id": str, "categories": str})
-    path = Path(folder) / "submission.csv"
-    if not path.is_file():
-        raise SubmissionError(f"submission.csv not found in {folder}; the script must write it")
-    try:
-        sub = pd.read_csv(path, dtype={"id": str, "categories": str})
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise SubmissionError(f"submission.csv is not a readable CSV file: {err}") from None
+    answer = me.read_answer(HERE, dtype={"id": str, "categories": str})
+    sub = me.open_submission(folder, dtype={"id": str, "categories": str})
     missing_cols = [c for c in ("id", "categories", "osd") if c not in sub.columns]
     if missing_cols:
         raise SubmissionError(f"submission.csv lacks column(s) {missing_cols}; it has {list(sub.columns)}")
@@ -114,5 +108,4 @@ def get_score(folder) -> float:
 
 
 if __name__ == "__main__":
-    import sys
     print(get_score(sys.argv[1] if len(sys.argv) > 1 else "../env"))

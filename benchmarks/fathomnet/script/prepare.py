@@ -151,7 +151,7 @@ def main(argv=None):
     answer = pd.DataFrame({"id": test_ids,
                            "categories": [" ".join(str(c) for c in sorted(set(categories[i]))) for i in test_ids],
                            "osd": [osd[i] for i in test_ids]})
-    mp.write_csv(answer, paths.script / "answer.csv")
+    mp.write_csv(answer, paths.answer)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def main(argv=None):
     mp.step("writing env/ and the hidden answers")
     mp.write_csv(train, paths.env / "train.csv")
     mp.write_csv(test[["text_id", "full_text"]], paths.env / "test.csv")
-    mp.write_csv(test[["text_id", *DIMENSIONS]], paths.script / "answer.csv")
+    mp.write_csv(test[["text_id", *DIMENSIONS]], paths.answer)
     sample = test[["text_id"]].copy()
     for name in DIMENSIONS:
         sample[name] = 3.0

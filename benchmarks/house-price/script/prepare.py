@@ -39,7 +39,7 @@ def main(argv=None):
     mp.step("writing env/ and the hidden answers")
     mp.write_csv(train, paths.env / "train.csv")
     mp.write_csv(test.drop(columns=["SalePrice"]), paths.env / "test.csv")
-    mp.write_csv(test[["Id", "SalePrice"]], paths.script / "answer.csv")
+    mp.write_csv(test[["Id", "SalePrice"]], paths.answer)
     description = source.find("data_description.txt", required=False)
     if description is None:
         raise mp.PrepareError(f"{source.path} has no data_description.txt; is it the {SLUG} data?")

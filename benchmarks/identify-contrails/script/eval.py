@@ -8,17 +8,17 @@ mask; "-", an empty cell or NaN mean no contrail), one row per test record.
 Malformed runs (odd count, out of range, overlapping) are errors.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+import mlab_eval as me  # noqa: E402
+from mlab_eval import SubmissionError  # noqa: E402
 SHAPE = (256, 256)
-
-
-class SubmissionError(ValueError):
-    """The submission cannot be scored; the message says why."""
 
 
 def decode(runs, n_pixels=SHAPE[0] * SHAPE[1], what="mask") -> np.ndarray:
@@ -57,14 +57,8 @@ def global_dice(pairs) -> float:
 
 
 def get_score(folder) -> float:
-    answer = pd.read_csv(HERE / "answer.csv", dtype=str, keep_default_na=False)
-    path = Path(folder) / "submission.csv"
-    if not path.is_file():
-        raise SubmissionError(f"submission.csv not found in {folder}; the script must write it")
-    try:
-        sub = pd.read_csv(path, dtype=str)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise SubmissionError(f"submission.csv is not a readable CSV file: {err}") from None
+    answer = me.read_answer(HERE, dtype=str, keep_default_na=False)
+    sub = me.open_submission(folder, dtype=str)
     for column in ("record_id", "encoded_pixels"):
         if column not in sub.columns:
             raise SubmissionError(f"submission.csv lacks column {column!r}; it has {list(sub.columns)}")
@@ -84,5 +78,4 @@ def get_score(folder) -> float:
 
 
 if __name__ == "__main__":
-    import sys
     print(get_score(sys.argv[1] if len(sys.argv) > 1 else "../env"))

@@ -81,7 +81,7 @@ def main(argv=None):
         for name in members:
             if name.split("/")[-1] not in HIDDEN:
                 source.extract(name, out / record / name.split("/")[-1])
-    mp.write_csv(pd.DataFrame(answers, columns=["record_id", "encoded_pixels"]), paths.script / "answer.csv")
+    mp.write_csv(pd.DataFrame(answers, columns=["record_id", "encoded_pixels"]), paths.answer)
     sample = pd.DataFrame({"record_id": [r for r, _ in answers], "encoded_pixels": "-"})
     mp.write_csv(sample, paths.env / "sample_submission.csv")
     for meta in ("train_metadata.json", "validation_metadata.json"):

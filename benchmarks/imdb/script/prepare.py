@@ -71,7 +71,7 @@ def main(argv=None):
     if rows["unsup"]:
         unsup = pd.DataFrame(sorted(rows["unsup"]), columns=["n", "text"])
         mp.write_csv(unsup[["text"]], data / "unsupervised.csv")
-    mp.write_csv(test[["idx", "label"]], paths.script / "answer.csv")
+    mp.write_csv(test[["idx", "label"]], paths.answer)
 
 
 if __name__ == "__main__":

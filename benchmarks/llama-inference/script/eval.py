@@ -18,15 +18,13 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+from mlab_eval import SubmissionError  # noqa: E402
 ENV = HERE.parent / "env"
 START = "#### DO NOT EDIT ######"
 END = re.compile(r"^#{5,}[ \t]*$", re.M)
 TIME = re.compile(r"Average per token generation time:\s*([-+0-9.eE]+)")
 DATA_FILES = ["model_path.txt", "wikitext-103-v1-test.jsonl"]
-
-
-class SubmissionError(ValueError):
-    """The submission cannot be scored; the message says why."""
 
 
 def protected_block(text: str) -> str:

@@ -7,20 +7,16 @@ accepted and then matched by node id. A wrong row count or a value that is
 not an integer is an error.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-
-
-class SubmissionError(ValueError):
-    """The submission cannot be scored; the message says why."""
-
-
-def accuracy(y_true, y_pred) -> float:
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+import mlab_eval as me  # noqa: E402
+from mlab_eval import SubmissionError  # noqa: E402
 
 
 def as_class_ids(values: pd.Series) -> np.ndarray:
@@ -31,14 +27,8 @@ def as_class_ids(values: pd.Series) -> np.ndarray:
 
 
 def get_score(folder) -> float:
-    answer = pd.read_csv(HERE / "answer.csv")
-    path = Path(folder) / "submission.csv"
-    if not path.is_file():
-        raise SubmissionError(f"submission.csv not found in {folder}; the script must write it")
-    try:
-        sub = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise SubmissionError(f"submission.csv is not a readable CSV file: {err}") from None
+    answer = me.read_answer(HERE)
+    sub = me.open_submission(folder)
     if {"node_id", "label"} <= set(sub.columns):
         ids = as_class_ids(sub["node_id"])
         if len(set(ids)) != len(ids):
@@ -46,16 +36,15 @@ def get_score(folder) -> float:
         if set(ids) != set(answer["node_id"]):
             raise SubmissionError("the node_id column must list exactly the test nodes")
         predicted = dict(zip(ids, as_class_ids(sub["label"])))
-        return accuracy(answer["label"], [predicted[i] for i in answer["node_id"]])
+        return me.accuracy(answer["label"], [predicted[i] for i in answer["node_id"]])
     if sub.shape[1] != 1:
         raise SubmissionError(f"submission.csv must have one column of class ids (or node_id,label); "
                               f"it has {list(sub.columns)}")
     if len(sub) != len(answer):
         raise SubmissionError(f"submission.csv has {len(sub)} rows; expected one per test node "
                               f"({len(answer)}), in test_idx order")
-    return accuracy(answer["label"], as_class_ids(sub.iloc[:, 0]))
+    return me.accuracy(answer["label"], as_class_ids(sub.iloc[:, 0]))
 
 
 if __name__ == "__main__":
-    import sys
     print(get_score(sys.argv[1] if len(sys.argv) > 1 else "../env"))

@@ -62,7 +62,7 @@ def main(argv=None):
     np.savez(out / "ogbn-arxiv.npz", x=x, edge_index=edges, y=hidden, node_year=year,
              train_idx=split["train"], valid_idx=split["valid"], test_idx=split["test"])
     answer = pd.DataFrame({"node_id": split["test"], "label": y[split["test"]]})
-    mp.write_csv(answer, paths.script / "answer.csv")
+    mp.write_csv(answer, paths.answer)
 
 
 if __name__ == "__main__":

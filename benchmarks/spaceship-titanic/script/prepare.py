@@ -39,7 +39,7 @@ def main(argv=None):
     mp.step("writing env/ and the hidden answers")
     mp.write_csv(train, paths.env / "train.csv")
     mp.write_csv(test.drop(columns=["Transported"]), paths.env / "test.csv")
-    mp.write_csv(test[["PassengerId", "Transported"]], paths.script / "answer.csv")
+    mp.write_csv(test[["PassengerId", "Transported"]], paths.answer)
 
 
 if __name__ == "__main__":

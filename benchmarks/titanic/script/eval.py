@@ -4,101 +4,41 @@ submission.csv must have exactly the columns PassengerId and Survived, one
 row per PassengerId of test.csv, in any order: rows are matched to the
 answers by PassengerId, never by position. Survived may be written as 0/1,
 True/False or yes/no. Anything else (a missing or extra column, a missing,
-unknown or repeated PassengerId, another value) raises ValueError saying
-what is wrong, rather than scoring it. Higher is better.
+unknown or repeated PassengerId, another value) raises SubmissionError (a
+ValueError) saying what is wrong, rather than scoring it. Higher is better.
 """
 
-import os
+import sys
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+import mlab_eval as me  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ANSWERS = os.path.join(HERE, "answers.csv")
-SUBMISSION = "submission.csv"
 ID = "PassengerId"
 TARGET = "Survived"
 # Spellings of the two answers that are accepted, after lower-casing.
 TRUTH = {"1": 1, "1.0": 1, "true": 1, "yes": 1, "0": 0, "0.0": 0, "false": 0, "no": 0}
 
 
-def read_answers():
-    if not os.path.isfile(ANSWERS):
-        raise FileNotFoundError(f"{ANSWERS} not found: the task is not prepared; run `mlab prepare titanic`")
-    return pd.read_csv(ANSWERS)
-
-
-def _examples(values, limit=5):
-    values = list(values)
-    shown = ", ".join(repr(v) for v in values[:limit])
-    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
-
-
-def read_submission(folder, columns):
-    """The submission as a DataFrame with an integer id column (other
-    columns left as text); raises ValueError for anything malformed."""
-    path = os.path.join(folder, SUBMISSION)
-    if not os.path.isfile(path):
-        raise ValueError(f"{SUBMISSION} not found in the workspace; write it with the columns {columns}")
-    try:
-        sub = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ValueError(f"{SUBMISSION} is not a readable CSV file: {err}") from None
-    sub.columns = [str(c).strip() for c in sub.columns]
-    missing = [c for c in columns if c not in sub.columns]
-    extra = [c for c in sub.columns if c not in columns]
-    if missing or extra:
-        hint = " (an unnamed first column usually means it was written with index=True; use index=False)" if any(
-            c.startswith("Unnamed") for c in extra
-        ) else ""
-        raise ValueError(
-            f"{SUBMISSION} must have exactly the columns {columns}; "
-            f"missing {missing}, unexpected {extra}{hint}"
-        )
-    ids = pd.to_numeric(sub[ID].str.strip(), errors="coerce")
-    bad = sub[ID][ids.isna() | (ids != ids.round())]
-    if len(bad):
-        raise ValueError(f"{SUBMISSION}: column {ID} must hold whole numbers; found {_examples(bad)}")
-    sub[ID] = ids.astype("int64")
-    repeated = sub[ID][sub[ID].duplicated()].unique()
-    if len(repeated):
-        raise ValueError(f"{SUBMISSION}: each {ID} must appear once; repeated: {_examples(repeated)}")
-    return sub
-
-
-def match_answers(sub, answers):
-    """The submission rows in the order of the answers; raises ValueError
-    when the Ids differ."""
-    expected = set(answers[ID])
-    given = set(sub[ID])
-    absent = sorted(expected - given)
-    if absent:
-        raise ValueError(f"{SUBMISSION} lacks {len(absent)} of the {len(expected)} test {ID}s, e.g. {_examples(absent)}")
-    unknown = sorted(given - expected)
-    if unknown:
-        raise ValueError(f"{SUBMISSION} has {ID}s that are not in test.csv: {_examples(unknown)}")
-    return answers[[ID]].merge(sub, on=ID, how="left", validate="one_to_one")
-
-
 def read_labels(sub):
-    """Survived as 0/1; raises ValueError for any other value."""
+    """Survived as 0/1; raises SubmissionError for any other value."""
     labels = sub[TARGET].str.strip().str.lower().map(TRUTH)
     bad = sub[TARGET][labels.isna()]
     if len(bad):
-        raise ValueError(f"{SUBMISSION}: column {TARGET} must hold 0 or 1 (or True/False); found {_examples(bad.unique())}")
+        raise me.SubmissionError(f"{me.SUBMISSION_FILE}: column {TARGET} must hold 0 or 1 (or True/False); "
+                                 f"found {me.examples(bad.unique())}")
     return labels.astype("int64")
 
 
 def get_score(folder):
     """Accuracy of the predicted Survived in `folder`/submission.csv."""
-    answers = read_answers()
-    sub = read_submission(folder, [ID, TARGET])
+    answers = me.read_answer(HERE)
+    sub = me.read_submission(folder, [ID, TARGET], ID)
     sub[TARGET] = read_labels(sub)
-    sub = match_answers(sub, answers)
-    return float(np.mean(sub[TARGET].to_numpy() == answers[TARGET].to_numpy()))
+    sub = me.match_answers(sub, answers, ID)
+    return me.accuracy(answers[TARGET].to_numpy(), sub[TARGET].to_numpy())
 
 
 if __name__ == "__main__":
-    import sys
-
     print(get_score(sys.argv[1] if len(sys.argv) > 1 else "."))

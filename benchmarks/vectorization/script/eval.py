@@ -7,36 +7,39 @@ counted unless it rewrote the file.) Lower is better.
 """
 
 import math
-import os
+import sys
+from pathlib import Path
 
-SUBMISSION = "submission.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+from mlab_eval import SUBMISSION_FILE as SUBMISSION, SubmissionError  # noqa: E402
 
 
 def read_latest_time(path):
     """The number on the last non-empty line of `path`.
 
     A line may hold the time alone or as its first `;`-separated field (the
-    way train.py writes it). Raises ValueError with what is wrong.
+    way train.py writes it). Raises SubmissionError (a ValueError) with what
+    is wrong.
     """
-    if not os.path.isfile(path):
-        raise ValueError(
+    if not Path(path).is_file():
+        raise SubmissionError(
             f"{SUBMISSION} not found in the workspace; run train.py, which appends its time there"
         )
     with open(path, encoding="utf-8", errors="replace") as handle:
         lines = [line.strip() for line in handle if line.strip()]
     if not lines:
-        raise ValueError(f"{SUBMISSION} is empty; run train.py to record a time")
+        raise SubmissionError(f"{SUBMISSION} is empty; run train.py to record a time")
     last = lines[-1]
     field = last.split(";")[0].strip()
     try:
         seconds = float(field)
     except ValueError:
-        raise ValueError(
+        raise SubmissionError(
             f"the last line of {SUBMISSION} is {last!r}, not a time in seconds; "
             "each line must hold one number, as train.py writes it"
         ) from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(
+        raise SubmissionError(
             f"the last line of {SUBMISSION} is {last!r}; a time must be a positive, finite number of seconds"
         )
     return seconds
@@ -44,10 +47,8 @@ def read_latest_time(path):
 
 def get_score(folder):
     """Seconds of the latest recorded run in `folder`/submission.csv."""
-    return read_latest_time(os.path.join(folder, SUBMISSION))
+    return read_latest_time(Path(folder) / SUBMISSION)
 
 
 if __name__ == "__main__":
-    import sys
-
     print(get_score(sys.argv[1] if len(sys.argv) > 1 else "."))
