@@ -5,6 +5,9 @@
 #   ./install.sh --tasks all     also every task's own requirements.txt (large:
 #                                torch, transformers, ...)
 #   ./install.sh --tasks a,b     only those tasks' requirements
+#   ./install.sh --test-servers  also LiteLLM's proxy (from PyPI, in a venv of its
+#                                own) that the ignored test tests/llm_thirdparty.rs
+#                                runs mlab through; .ci/run passes it
 #
 # Environment: MLAB_HOME (default ~/.local/share/mlab) holds the venv and a link
 # to this checkout's benchmarks/; PYTHON picks the interpreter for the venv.
@@ -15,12 +18,17 @@ home_dir="${MLAB_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/mlab}"
 venv="$home_dir/venv"
 python="${PYTHON:-python3}"
 tasks=""
+test_servers=0
+# The third-party OpenAI- and Anthropic-compatible server of the tests, pinned
+# so CI checks the wire formats against one known implementation.
+litellm_version="1.108.7"
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --tasks) tasks="${2:?--tasks needs 'all' or a comma-separated list}"; shift 2 ;;
     --tasks=*) tasks="${1#--tasks=}"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --test-servers) test_servers=1; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -87,6 +95,25 @@ if [ -n "$tasks" ]; then
       fi
     done
   done
+fi
+
+# 3b. LiteLLM's proxy for tests/llm_thirdparty.rs, in its own venv so its many
+# packages never meet the tasks' ones. Skipped when the pinned version is there.
+if [ "$test_servers" = 1 ]; then
+  lvenv="$home_dir/litellm-venv"
+  if "$lvenv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('litellm') != '$litellm_version')" 2>/dev/null \
+     && [ -x "$lvenv/bin/litellm" ]; then
+    say "LiteLLM proxy $litellm_version already in $lvenv"
+  else
+    say "installing LiteLLM's proxy $litellm_version into $lvenv (for tests/llm_thirdparty.rs)"
+    if command -v uv >/dev/null 2>&1; then
+      [ -x "$lvenv/bin/python" ] || uv venv --quiet --python "$python" "$lvenv"
+      uv pip install --quiet --python "$lvenv/bin/python" "litellm[proxy]==$litellm_version"
+    else
+      [ -x "$lvenv/bin/python" ] || "$python" -m venv "$lvenv"
+      "$lvenv/bin/python" -m pip install --quiet --disable-pip-version-check "litellm[proxy]==$litellm_version"
+    fi
+  fi
 fi
 
 # 4. The benchmarks folder mlab finds from anywhere.
