@@ -654,6 +654,48 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_swapped_for_a_link_after_resolving_is_not_followed() {
+        // Agent code may swap a folder or file for a link between
+        // `confine::resolve` and the open; the open must fail, not follow.
+        let (d, ws) = setup();
+        let base = d.path().canonicalize().unwrap();
+        let elsewhere = base.join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("b.txt"), "outside").unwrap();
+        for b in [Backend::Openat2, Backend::Walk] {
+            let t = Tree::open_with(&ws, b).unwrap();
+            let r = crate::env::confine::resolve(&ws, "sub/b.txt").unwrap();
+            std::fs::rename(ws.join("sub"), ws.join("sub_real")).unwrap();
+            symlink(&elsewhere, ws.join("sub")).unwrap();
+            // What mlab did before: the resolved path, reopened by name,
+            // now leads outside.
+            assert_eq!(std::fs::read_to_string(&r.host).unwrap(), "outside");
+            assert!(loops(read(&t, &r.rel)), "{b:?}");
+            assert!(t.replace(&r.rel, &mut &b"x"[..], None).is_err());
+            assert!(t.append(&r.rel, b"x").is_err());
+            assert!(t.create_new("sub/new.txt", b"x").is_err());
+            assert!(t.list("sub").is_err());
+            assert_eq!(
+                std::fs::read_to_string(elsewhere.join("b.txt")).unwrap(),
+                "outside"
+            );
+            assert!(!elsewhere.join("new.txt").exists());
+            std::fs::remove_file(ws.join("sub")).unwrap();
+            std::fs::rename(ws.join("sub_real"), ws.join("sub")).unwrap();
+
+            let r = crate::env::confine::resolve(&ws, "a.txt").unwrap();
+            std::fs::rename(ws.join("a.txt"), ws.join("a_real")).unwrap();
+            symlink(elsewhere.join("b.txt"), ws.join("a.txt")).unwrap();
+            assert!(matches!(
+                read(&t, &r.rel),
+                Err(FileError::NotRegular("a symbolic link"))
+            ));
+            std::fs::remove_file(ws.join("a.txt")).unwrap();
+            std::fs::rename(ws.join("a_real"), ws.join("a.txt")).unwrap();
+        }
+    }
+
+    #[test]
     fn special_files_are_refused_without_blocking() {
         let (_d, ws) = setup();
         let fifo = ws.join("fifo");
