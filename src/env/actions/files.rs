@@ -74,7 +74,7 @@ pub fn writable(ctx: &Ctx, arg: &str) -> Result<Resolved, ActionError> {
     let names_folder = arg.ends_with('/') || arg.ends_with("/.") || arg.ends_with("/..");
     if r.rel.is_empty() || names_folder {
         return Err(ActionError::env(format!(
-            "cannot write {arg}: a path that ends in \"/\" (or is \".\") names a folder; give a file path, e.g. {}",
+            "cannot write {arg}: a path that ends in \"/\" (or is \".\") names a folder, not a file; give a file path without the trailing \"/\", e.g. {}",
             suggest_file(arg)
         )));
     }
@@ -88,11 +88,19 @@ pub fn writable(ctx: &Ctx, arg: &str) -> Result<Resolved, ActionError> {
 }
 
 fn suggest_file(arg: &str) -> String {
-    let base = arg.trim_end_matches(['/', '.']);
-    if base.is_empty() {
+    let mut base = arg;
+    loop {
+        let next = base.trim_end_matches('/');
+        let next = next.strip_suffix("/.").unwrap_or(next);
+        if next == base {
+            break;
+        }
+        base = next;
+    }
+    if base.is_empty() || base == "." || base.ends_with("/..") || base == ".." {
         "\"notes.txt\"".into()
     } else {
-        format!("\"{base}/notes.txt\"")
+        format!("\"{base}\"")
     }
 }
 
@@ -389,6 +397,41 @@ pub fn io_reason(e: &std::io::Error) -> String {
                 Some(i) => s[..i].to_string(),
                 None => s,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_slash_suggests_the_file_name_without_it() {
+        assert_eq!(suggest_file("newfile/"), "\"newfile\"");
+        assert_eq!(suggest_file("sub/newfile//"), "\"sub/newfile\"");
+        assert_eq!(suggest_file("newfile/."), "\"newfile\"");
+        assert_eq!(suggest_file("."), "\"notes.txt\"");
+        assert_eq!(suggest_file("./"), "\"notes.txt\"");
+    }
+
+    #[test]
+    fn names_with_control_characters_cannot_be_created() {
+        for bad in [
+            "a\nb",
+            "tab\t",
+            "esc\u{1b}[0m",
+            "del\u{7f}",
+            "c1\u{85}",
+            "ls\u{2028}",
+        ] {
+            let e = check_new_name(bad).unwrap_err();
+            assert!(
+                matches!(&e, ActionError::Env { msg, .. } if msg.contains("control characters") && !msg.contains('\n')),
+                "{bad:?}: {e:?}"
+            );
+        }
+        for good in ["train.py", "naïve café.txt", "a b/c-d_e.csv"] {
+            assert!(check_new_name(good).is_ok(), "{good:?}");
         }
     }
 }
