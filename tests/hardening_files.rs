@@ -22,8 +22,21 @@ const BACKENDS: [bool; 2] = [false, true];
 /// the output. A run that has not ended after `limit` seconds is killed and
 /// fails the test (a hang is the bug some of these guard against).
 fn run(toy: &Toy, actions: &[Value], walk: bool, envs: &[(&str, &str)]) -> Output {
+    run_in(toy, actions, walk, envs, &[])
+}
+
+/// `run` with more `mlab run` flags (a sandbox, say).
+fn run_in(
+    toy: &Toy,
+    actions: &[Value],
+    walk: bool,
+    envs: &[(&str, &str)],
+    extra: &[&str],
+) -> Output {
     let file = toy.actions("actions.jsonl", actions);
-    let mut cmd = toy.command(&file, &toy.log(), &["--max-steps", "100"]);
+    let mut flags = vec!["--max-steps", "100"];
+    flags.extend_from_slice(extra);
+    let mut cmd = toy.command(&file, &toy.log(), &flags);
     if walk {
         cmd.env("MLAB_FSAT_WALK", "1");
     }
@@ -81,69 +94,89 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
 
 #[test]
 fn undo_edit_script_refuses_a_symlinked_backup() {
+    for walk in BACKENDS {
+        symlinked_backups_are_not_restored(walk, &[]);
+    }
+}
+
+/// The same under bubblewrap, as `.ci/run` runs the hostile cases: agent
+/// code cannot read the answers there, but mlab itself could, for it.
+#[test]
+fn undo_edit_script_refuses_a_symlinked_backup_under_bwrap() {
+    let works = std::process::Command::new("bwrap")
+        .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
+        .args(["--unshare-all", "--die-with-parent", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !env_support::common::require("bubblewrap (user namespaces)", works) {
+        return;
+    }
+    symlinked_backups_are_not_restored(false, &["--sandbox", "bwrap"]);
+}
+
+fn symlinked_backups_are_not_restored(walk: bool, extra: &[&str]) {
     const ANSWER: &str = "hidden-answer-4711";
     const CANARY: &str = "mlab-environ-canary-0815";
-    for walk in BACKENDS {
-        let toy = Toy::new();
-        // The task's hidden answers, which only the grader may read.
-        let answers = toy.path().join("bench/toy/script/answers.csv");
-        env_support::write(&answers, &format!("id,label\n1,{ANSWER}\n"));
-        toy.env_file("notes.txt", "mine\n");
-        toy.env_file("env.txt", "mine\n");
-        toy.env_file("rel.txt", "mine\n");
-        toy.env_file("decoy.txt", "decoy\n");
-        toy.env_file(
-            "plant.py",
-            &format!(
-                "import os\n\
-                 os.makedirs('backup', exist_ok=True)\n\
-                 os.symlink({answers:?}, 'backup/notes.txt_2099-01-01_00-00-00')\n\
-                 os.symlink('/proc/self/environ', 'backup/env.txt_2099-01-01_00-00-00')\n\
-                 os.symlink('../decoy.txt', 'backup/rel.txt_2099-01-01_00-00-00')\n",
-                answers = answers.display().to_string()
-            ),
+    let toy = Toy::new();
+    // The task's hidden answers, which only the grader may read.
+    let answers = toy.path().join("bench/toy/script/answers.csv");
+    env_support::write(&answers, &format!("id,label\n1,{ANSWER}\n"));
+    toy.env_file("notes.txt", "mine\n");
+    toy.env_file("env.txt", "mine\n");
+    toy.env_file("rel.txt", "mine\n");
+    toy.env_file("decoy.txt", "decoy\n");
+    toy.env_file(
+        "plant.py",
+        &format!(
+            "import os\n\
+             os.makedirs('backup', exist_ok=True)\n\
+             os.symlink({answers:?}, 'backup/notes.txt_2099-01-01_00-00-00')\n\
+             os.symlink('/proc/self/environ', 'backup/env.txt_2099-01-01_00-00-00')\n\
+             os.symlink('../decoy.txt', 'backup/rel.txt_2099-01-01_00-00-00')\n",
+            answers = answers.display().to_string()
+        ),
+    );
+    let out = run_in(
+        &toy,
+        &[
+            script("plant.py"),
+            step("Undo Edit Script", json!({"script_name": "notes.txt"})),
+            step("Undo Edit Script", json!({"script_name": "env.txt"})),
+            step("Undo Edit Script", json!({"script_name": "rel.txt"})),
+            final_answer(),
+        ],
+        walk,
+        &[("MLAB_HARDENING_CANARY", CANARY)],
+        extra,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let obs = toy.observations();
+    assert!(obs[0].starts_with("The script was run"), "{}", obs[0]);
+    for (o, name) in obs[1..4].iter().zip(["notes.txt", "env.txt", "rel.txt"]) {
+        assert!(
+            o.starts_with(&format!("There is no change to undo: {name}"))
+                && o.contains("not regular files"),
+            "walk={walk}: {o}"
         );
-        let out = run(
-            &toy,
-            &[
-                script("plant.py"),
-                step("Undo Edit Script", json!({"script_name": "notes.txt"})),
-                step("Undo Edit Script", json!({"script_name": "env.txt"})),
-                step("Undo Edit Script", json!({"script_name": "rel.txt"})),
-                final_answer(),
-            ],
-            walk,
-            &[("MLAB_HARDENING_CANARY", CANARY)],
+        assert_eq!(
+            std::fs::read_to_string(toy.ws().join(name)).unwrap(),
+            "mine\n",
+            "walk={walk}: {name} was overwritten"
         );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let obs = toy.observations();
-        assert!(obs[0].starts_with("The script was run"), "{}", obs[0]);
-        for (o, name) in obs[1..4].iter().zip(["notes.txt", "env.txt", "rel.txt"]) {
-            assert!(
-                o.starts_with(&format!("There is no change to undo: {name}"))
-                    && o.contains("not regular files"),
-                "walk={walk}: {o}"
-            );
-            assert_eq!(
-                std::fs::read_to_string(toy.ws().join(name)).unwrap(),
-                "mine\n",
-                "walk={walk}: {name} was overwritten"
-            );
-        }
-        // Neither secret reached the workspace, the trace or any log.
-        for secret in [ANSWER, CANARY] {
-            assert_eq!(files_containing(&toy.ws(), secret), Vec::<String>::new());
-            assert_eq!(files_containing(&toy.log(), secret), Vec::<String>::new());
-        }
-        // The planted links are left as they were (not used, not removed).
-        assert!(toy
-            .ws()
-            .join("backup/notes.txt_2099-01-01_00-00-00")
-            .symlink_metadata()
-            .unwrap()
-            .file_type()
-            .is_symlink());
     }
+    // Neither secret reached the workspace, the trace or any log.
+    for secret in [ANSWER, CANARY] {
+        assert_eq!(files_containing(&toy.ws(), secret), Vec::<String>::new());
+        assert_eq!(files_containing(&toy.log(), secret), Vec::<String>::new());
+    }
+    // The planted links are left as they were (not used, not removed).
+    assert!(toy
+        .ws()
+        .join("backup/notes.txt_2099-01-01_00-00-00")
+        .symlink_metadata()
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
