@@ -9,14 +9,29 @@
 //! target lies outside, or a symlink loop is refused. The result names the
 //! real file, so read-only checks see through links too.
 //!
+//! Each component is looked up relative to a descriptor of the workspace
+//! root, without following links (`fsat::Tree::open_at` with `O_PATH`), so
+//! a link is only ever read, never passed through, while resolving. The
+//! canonical path that comes out is then opened the same way by `fsat`,
+//! which refuses any link it meets: if agent code swaps a folder for a link
+//! between the two, the open fails instead of following it.
+//!
 //! This guards the actions that mlab itself performs (reading, writing,
 //! copying files). It does not confine code the agent runs; that is the
 //! sandbox's job.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags};
+
+use super::fsat::{self, Tree};
 
 /// Symlinks followed in one path before it counts as a loop (Linux's limit).
 const MAX_LINKS: usize = 40;
+
+/// Longest path an agent may give, in bytes (Linux's `PATH_MAX`).
+pub const MAX_PATH: usize = 4096;
 
 /// A path inside the workspace, with every symlink resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +65,14 @@ pub fn resolve(root: &Path, arg: &str) -> Result<Resolved, Refusal> {
             "cannot access {arg}: absolute paths are not allowed; give a path relative to the workspace, e.g. \"train.py\""
         )));
     }
+    if arg.len() > MAX_PATH {
+        return Err(Refusal(format!(
+            "cannot use a path of {} bytes: paths are limited to {MAX_PATH} bytes",
+            arg.len()
+        )));
+    }
+    // A root that cannot be opened holds nothing: every path is new.
+    let tree = Tree::open(root).ok();
     let outside = || {
         Refusal(format!(
             "cannot access {arg} because it is not in the work directory; give a path inside the workspace"
@@ -76,15 +99,28 @@ pub fn resolve(root: &Path, arg: &str) -> Result<Resolved, Refusal> {
         if missing {
             continue;
         }
-        let here = join(root, &cur);
-        let meta = match std::fs::symlink_metadata(&here) {
-            Ok(m) => m,
+        // `cur` holds no link but perhaps its last component: opened
+        // without following anything, the link itself is what is found.
+        let Some(tree) = &tree else {
+            missing = true;
+            continue;
+        };
+        let found = tree
+            .open_at(&cur.join("/"), OFlags::PATH, Mode::empty())
+            .and_then(|fd| Ok((rustix::fs::fstat(&fd)?, fd)));
+        let (st, fd) = match found {
+            Ok(x) => x,
+            Err(e) if fsat::is_link_error(&e) => {
+                return Err(Refusal(format!(
+                    "cannot access {arg}: the path changed while mlab was resolving it (a symbolic link appeared in it); try again"
+                )));
+            }
             Err(_) => {
                 missing = true;
                 continue;
             }
         };
-        if !meta.file_type().is_symlink() {
+        if FileType::from_raw_mode(st.st_mode as _) != FileType::Symlink {
             continue;
         }
         links += 1;
@@ -93,8 +129,9 @@ pub fn resolve(root: &Path, arg: &str) -> Result<Resolved, Refusal> {
                 "cannot access {arg}: it goes through too many symbolic links (a link loop)"
             )));
         }
-        let target = std::fs::read_link(&here)
+        let target = rustix::fs::readlinkat(&fd, "", Vec::new())
             .map_err(|e| Refusal(format!("cannot access {arg}: reading a link failed: {e}")))?;
+        let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
         cur.pop();
         let target_text = target.to_string_lossy().into_owned();
         if target.is_absolute() {

@@ -13,6 +13,7 @@ pub mod action;
 pub mod actions;
 pub mod confine;
 pub mod events;
+pub mod fsat;
 pub mod output;
 pub mod resume;
 pub mod snapshot;

@@ -8,10 +8,17 @@
 //! Segment's diff compares the whole old script with the whole new one
 //! (the original compared the old segment with the new file). Targets are
 //! checked before the model is called, so a refused edit costs nothing.
+//!
+//! Backups are agent-reachable files like any other, so they are made,
+//! found and read only through `fsat`: `backup/` must be a real folder (a
+//! link in its place is refused, never followed), only regular files in it
+//! count as backups, and a backup is read through a descriptor that could
+//! not have followed a link planted after it was listed.
 
+use rustix::fs::FileType;
 use serde_json::{Map, Value};
 
-use super::files::{self, io_reason, readable, writable};
+use super::files::{self, readable, writable, FileError, MAX_READ};
 use super::{complete, int_arg, text_arg, ActionError, Ctx, Role};
 use crate::env::action::{
     EDIT_SCRIPT, EDIT_SCRIPT_SEGMENT, INSPECT_SCRIPT_LINES, UNDO_EDIT_SCRIPT,
@@ -90,7 +97,9 @@ fn edit_script(
     // not be saved.
     writable(ctx, &save_name)?;
     let (src, from) = readable(ctx, &script)?;
-    let old = if from.exists() {
+    // The backup is named after the script.
+    files::check_new_name(&src.rel)?;
+    let old = if files::exists(ctx, &from)? {
         files::read_text(ctx, &script)?
     } else {
         // As the original: a missing script is created empty.
@@ -184,47 +193,84 @@ fn with_newline(code: &str) -> String {
     }
 }
 
-/// Writes the old text of workspace file `rel` into `backup/`.
+/// Writes the old text of workspace file `rel` into `backup/`, as a new
+/// file: never over an existing name, never through a link.
 fn backup(ctx: &mut Ctx, rel: &str, old: &str) -> Result<(), ActionError> {
+    let t = files::tree(ctx)?;
     let stamp = chrono::Local::now().format("%Y-%m-%d_%H-%M-%S").to_string();
-    let mut name = format!("{BACKUP_DIR}/{rel}_{stamp}");
-    let mut n = 1;
     // Two edits within one second keep both backups; the suffix sorts after
     // the plain name, so Undo still finds the newest.
-    while ctx.ws.resolve(&name)?.host.exists() {
-        name = format!("{BACKUP_DIR}/{rel}_{stamp}_{n:03}");
-        n += 1;
+    for n in 0..1000 {
+        let name = if n == 0 {
+            format!("{BACKUP_DIR}/{rel}_{stamp}")
+        } else {
+            format!("{BACKUP_DIR}/{rel}_{stamp}_{n:03}")
+        };
+        match t.create_new(&name, old.as_bytes()) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(backup_folder_error(&e, &format!("back up {rel}"))),
+        }
     }
-    let r = ctx.ws.resolve(&name)?;
-    if let Some(p) = r.host.parent() {
-        std::fs::create_dir_all(p)
-            .map_err(|e| ActionError::io(format!("cannot back up {rel}: {}", io_reason(&e))))?;
-    }
-    std::fs::write(&r.host, old)
-        .map_err(|e| ActionError::io(format!("cannot back up {rel}: {}", io_reason(&e))))
+    Err(ActionError::env(format!(
+        "cannot back up {rel}: a thousand backups of it were made within this second; try again"
+    )))
 }
 
-/// Backups of `rel`, oldest first.
-fn backups_of(ctx: &Ctx, rel: &str) -> Result<Vec<(String, std::path::PathBuf)>, ActionError> {
+/// A failure in `backup/` as the agent should see it.
+fn backup_folder_error(e: &std::io::Error, what: &str) -> ActionError {
+    if files::is_link_error(e) {
+        return ActionError::env(format!(
+            "cannot {what}: {BACKUP_DIR}/ (or a folder in it) is a symbolic link; mlab keeps backups only in a real {BACKUP_DIR}/ folder and never follows a link there; remove the link (with a script) and try again"
+        ));
+    }
+    if e.kind() == std::io::ErrorKind::NotADirectory {
+        return ActionError::env(format!(
+            "cannot {what}: {BACKUP_DIR} (or a folder in it) is not a folder; move it away and try again"
+        ));
+    }
+    ActionError::io(format!("cannot {what}: {}", files::io_reason(e)))
+}
+
+/// Regular-file backups of `rel`, oldest first, as (stamp, workspace
+/// path), and how many entries with a backup's name were left out because
+/// they are not regular files (links, above all).
+fn backups_of(ctx: &Ctx, rel: &str) -> Result<(Vec<(String, String)>, usize), ActionError> {
     let (dir_rel, base) = match rel.rsplit_once('/') {
         Some((d, b)) => (format!("{BACKUP_DIR}/{d}"), b.to_string()),
         None => (BACKUP_DIR.to_string(), rel.to_string()),
     };
-    let dir = ctx.ws.resolve(&dir_rel)?;
-    let Ok(entries) = std::fs::read_dir(&dir.host) else {
-        return Ok(Vec::new());
+    let entries = match files::tree(ctx)?.list(&dir_rel) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => {
+            return Err(backup_folder_error(
+                &e,
+                &format!("look for backups of {rel}"),
+            ))
+        }
     };
     let prefix = format!("{base}_");
-    let mut found: Vec<(String, std::path::PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let stamp = name.strip_prefix(&prefix)?;
-            is_backup_stamp(stamp).then(|| (stamp.to_string(), e.path()))
-        })
-        .collect();
+    let mut found = Vec::new();
+    let mut skipped = 0;
+    for e in entries {
+        let Ok(name) = String::from_utf8(e.name) else {
+            continue;
+        };
+        let Some(stamp) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        if !is_backup_stamp(stamp) {
+            continue;
+        }
+        if e.kind != Some(FileType::RegularFile) {
+            skipped += 1;
+            continue;
+        }
+        found.push((stamp.to_string(), format!("{dir_rel}/{name}")));
+    }
     found.sort();
-    Ok(found)
+    Ok((found, skipped))
 }
 
 /// `YYYY-MM-DD_HH-MM-SS`, optionally followed by `_NNN`.
@@ -249,30 +295,54 @@ fn is_backup_stamp(s: &str) -> bool {
 
 fn undo_edit_script(script: &str, ctx: &mut Ctx) -> Result<String, ActionError> {
     let target = writable(ctx, script)?;
-    let backups = backups_of(ctx, &target.rel)?;
+    let (backups, skipped) = backups_of(ctx, &target.rel)?;
     let Some((_, newest)) = backups.last() else {
+        let note = if skipped > 0 {
+            format!(
+                " ({skipped} entries in {BACKUP_DIR}/ with a backup's name were ignored: they are not regular files, and mlab restores only backups it wrote)"
+            )
+        } else {
+            String::new()
+        };
         return Ok(format!(
-            "There is no change to undo: {script} has no backup from an edit."
+            "There is no change to undo: {script} has no backup from an edit{note}."
         ));
     };
-    let content = std::fs::read_to_string(newest).map_err(|e| {
-        ActionError::io(format!(
-            "cannot read the backup of {script}: {}",
-            io_reason(&e)
+    let t = files::tree(ctx)?;
+    let what = format!("the backup of {script}");
+    // Opened without following links and checked to be a regular file on
+    // the descriptor that is read: a link swapped in after the listing
+    // fails here instead of being read.
+    let bytes = t
+        .open_read(newest)
+        .and_then(|mut f| fsat_read(&mut f))
+        .map_err(|e| match e {
+            FileError::NotRegular(_) => ActionError::env(format!(
+                "cannot restore {script}: {newest} is not a regular file (mlab restores only backups it wrote); remove it and try again"
+            )),
+            other => files::file_error(other, "read", &what),
+        })?;
+    let content = String::from_utf8(bytes).map_err(|_| {
+        ActionError::env(format!(
+            "cannot restore {script}: {newest} is not text (not UTF-8)"
         ))
     })?;
     // Written directly: the original recorded Undo itself, not a Write.
-    files::replace_file(&target.host, content.as_bytes())
-        .map_err(|e| ActionError::io(format!("cannot write {script}: {}", io_reason(&e))))?;
-    std::fs::remove_file(newest).map_err(|e| {
+    t.replace(&target.rel, &mut content.as_bytes(), None)
+        .map_err(|e| files::io_error(&e, "write", script))?;
+    t.remove_file(newest).map_err(|e| {
         ActionError::io(format!(
             "cannot remove the used backup of {script}: {}",
-            io_reason(&e)
+            files::io_reason(&e)
         ))
     })?;
     Ok(format!(
         "The most recent edit of {script} was undone. Its content is now:\n{content}"
     ))
+}
+
+fn fsat_read(f: &mut std::fs::File) -> Result<Vec<u8>, FileError> {
+    crate::env::fsat::read_capped(f, MAX_READ)
 }
 
 #[cfg(test)]

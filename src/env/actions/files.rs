@@ -3,23 +3,32 @@
 //!
 //! Every path goes through confinement (`Workspace::resolve`); every write
 //! is refused when the path names a read-only file in any spelling, before
-//! or after following links.
+//! or after following links. The resolved path is then used only through
+//! `fsat`, relative to a descriptor of the workspace root and following no
+//! link, so agent code that changes the workspace meanwhile cannot send a
+//! read or write elsewhere. Only regular files are read or copied, never
+//! more than [`MAX_READ`] bytes into memory, and a name that would hold a
+//! control character is never created.
 
-use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
+use rustix::fs::FileType;
 use serde_json::{json, Map, Value};
 
 use super::{text_arg, ActionError, Ctx};
 use crate::env::action::{APPEND_FILE, COPY_FILE, LIST_FILES, READ_FILE, WRITE_FILE};
 use crate::env::confine::Resolved;
+pub use crate::env::fsat::FileError;
+use crate::env::fsat::{self, Tree};
 use crate::env::output;
 use crate::task::normalize_relative;
 
-/// Largest file mlab reads into memory for an action.
-pub const MAX_READ: u64 = 64 * 1024 * 1024;
+/// Largest file an action reads into memory (Read File, Understand File,
+/// Inspect Script Lines, the research log, a backup for Undo Edit Script).
+pub const MAX_READ: u64 = 10 * 1024 * 1024;
 
 pub fn dispatch(
     name: &str,
@@ -51,8 +60,10 @@ pub fn dispatch(
     }
 }
 
-/// Resolves a path that will be written, refusing read-only files.
+/// Resolves a path that will be written, refusing read-only files, names
+/// with control characters and paths that name a folder.
 pub fn writable(ctx: &Ctx, arg: &str) -> Result<Resolved, ActionError> {
+    check_new_name(arg)?;
     let r = ctx.ws.resolve(arg)?;
     let lexical = normalize_relative(arg).unwrap_or_default();
     if ctx.ws.is_read_only(&r.rel) || (!lexical.is_empty() && ctx.ws.is_read_only(&lexical)) {
@@ -60,61 +71,198 @@ pub fn writable(ctx: &Ctx, arg: &str) -> Result<Resolved, ActionError> {
             "cannot write file {arg} because it is a read-only file of the task"
         )));
     }
-    if r.rel.is_empty() || r.host.is_dir() {
+    let names_folder = arg.ends_with('/') || arg.ends_with("/.") || arg.ends_with("/..");
+    if r.rel.is_empty() || names_folder {
+        return Err(ActionError::env(format!(
+            "cannot write {arg}: a path that ends in \"/\" (or is \".\") names a folder, not a file; give a file path without the trailing \"/\", e.g. {}",
+            suggest_file(arg)
+        )));
+    }
+    if kind(ctx, &r.rel)? == Some(FileType::Directory) {
         return Err(ActionError::env(format!(
             "cannot write {arg}: it is a folder; give a file path"
         )));
     }
+    check_new_name(&r.rel)?;
     Ok(r)
 }
 
+fn suggest_file(arg: &str) -> String {
+    let mut base = arg;
+    loop {
+        let next = base.trim_end_matches('/');
+        let next = next.strip_suffix("/.").unwrap_or(next);
+        if next == base {
+            break;
+        }
+        base = next;
+    }
+    if base.is_empty() || base == "." || base.ends_with("/..") || base == ".." {
+        "\"notes.txt\"".into()
+    } else {
+        format!("\"{base}\"")
+    }
+}
+
+/// Refuses a file name that holds a control character (a newline, a tab,
+/// an escape, ...): such names break listings and logs, so no action makes
+/// one.
+pub fn check_new_name(arg: &str) -> Result<(), ActionError> {
+    let odd = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if let Some(c) = arg.chars().find(|&c| odd(c) && c != '\0') {
+        return Err(ActionError::env(format!(
+            "cannot create {}: file names may not contain control characters ({:?} here); choose a name of printable characters",
+            fsat::shown_name(OsStr::new(arg)),
+            c
+        )));
+    }
+    Ok(())
+}
+
+/// Where the bytes of a readable file come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A canonical path in the workspace, opened through `fsat`.
+    Workspace(String),
+    /// The prepared original of a bound read-only file (a path mlab chose).
+    Host(PathBuf),
+}
+
 /// Resolves a path that will be read; returns where to read it from.
-pub fn readable(ctx: &Ctx, arg: &str) -> Result<(Resolved, PathBuf), ActionError> {
+pub fn readable(ctx: &Ctx, arg: &str) -> Result<(Resolved, Source), ActionError> {
     let r = ctx.ws.resolve(arg)?;
     let from = ctx.ws.read_path(&r);
-    Ok((r, from))
+    let src = if from == r.host {
+        Source::Workspace(r.rel.clone())
+    } else {
+        Source::Host(from)
+    };
+    Ok((r, src))
+}
+
+/// The workspace root, open for `fsat`.
+pub fn tree(ctx: &Ctx) -> Result<Tree, ActionError> {
+    Tree::open(ctx.ws.root()).map_err(|e| {
+        ActionError::io(format!(
+            "cannot open the workspace folder: {}",
+            io_reason(&e)
+        ))
+    })
+}
+
+/// The type of workspace path `rel` (a link is not followed), `None` when
+/// nothing is there.
+pub fn kind(ctx: &Ctx, rel: &str) -> Result<Option<FileType>, ActionError> {
+    tree(ctx)?
+        .kind(rel)
+        .map_err(|e| ActionError::io(format!("cannot look at {rel}: {}", io_reason(&e))))
+}
+
+/// True when `src` names an existing file of any kind.
+pub fn exists(ctx: &Ctx, src: &Source) -> Result<bool, ActionError> {
+    match src {
+        Source::Workspace(rel) => Ok(kind(ctx, rel)?.is_some()),
+        Source::Host(p) => Ok(std::fs::symlink_metadata(p).is_ok()),
+    }
+}
+
+/// Opens `src` for reading: a regular file only, opened so that it cannot
+/// block. `arg` is the agent's spelling, for messages.
+pub fn open_source(ctx: &Ctx, src: &Source, arg: &str) -> Result<File, ActionError> {
+    let opened = match src {
+        Source::Workspace(rel) => tree(ctx)?.open_read(rel),
+        Source::Host(p) => fsat::open_host_read(p),
+    };
+    opened.map_err(|e| file_error(e, "read", arg))
+}
+
+/// Reads `src` whole, up to [`MAX_READ`] bytes.
+pub fn read_bytes(ctx: &Ctx, src: &Source, arg: &str) -> Result<Vec<u8>, ActionError> {
+    let mut f = open_source(ctx, src, arg)?;
+    fsat::read_capped(&mut f, MAX_READ).map_err(|e| file_error(e, "read", arg))
+}
+
+/// An `fsat` failure as the agent should see it. `verb` says what was
+/// being done to `arg` ("read", "copy", ...).
+pub fn file_error(e: FileError, verb: &str, arg: &str) -> ActionError {
+    match e {
+        FileError::NotRegular("a folder") => ActionError::env(format!(
+            "cannot {verb} {arg}: it is a folder; use List Files to see what it holds"
+        )),
+        FileError::NotRegular(what) => ActionError::env(format!(
+            "cannot {verb} {arg}: it is {what}, not a regular file; actions read and copy only regular files"
+        )),
+        FileError::TooBig(size) => ActionError::env(format!(
+            "cannot {verb} {arg}: it is {} MB, more than the {} MB an action reads into memory; inspect it with a script instead",
+            size.div_ceil(1024 * 1024),
+            MAX_READ / (1024 * 1024)
+        )),
+        FileError::HardLinked => ActionError::env(format!(
+            "cannot {verb} {arg}: it has other hard links, and a write through them could change another file; copy it to a new name first"
+        )),
+        FileError::Io(e) => io_error(&e, verb, arg),
+    }
+}
+
+/// True for the error `fsat` gives when it meets a symbolic link.
+pub fn is_link_error(e: &std::io::Error) -> bool {
+    fsat::is_link_error(e)
+}
+
+/// An I/O failure on `arg` as the agent should see it.
+pub fn io_error(e: &std::io::Error, verb: &str, arg: &str) -> ActionError {
+    if fsat::is_link_error(e) {
+        return ActionError::io(format!(
+            "cannot {verb} {arg}: the path changed while mlab was using it (a symbolic link took the place of a file or folder); try again"
+        ));
+    }
+    ActionError::io(format!("cannot {verb} file {arg}: {}", io_reason(e)))
 }
 
 pub fn list_files(ctx: &mut Ctx, dir_path: &str) -> Result<String, ActionError> {
-    let (_, dir) = readable(ctx, dir_path)?;
-    let entries = std::fs::read_dir(&dir).map_err(|e| {
-        ActionError::io(format!(
-            "cannot list the files in {dir_path:?}: {}",
-            io_reason(&e)
-        ))
-    });
-    let entries = match entries {
+    let (_, src) = readable(ctx, dir_path)?;
+    let listed = match &src {
+        Source::Workspace(rel) => tree(ctx)?.list(rel),
+        Source::Host(_) => Err(std::io::Error::from(std::io::ErrorKind::NotADirectory)),
+    };
+    let entries = match listed {
         Ok(e) => e,
         Err(e) => {
-            if let ActionError::Env { msg, .. } = &e {
-                ctx.record(
-                    LIST_FILES,
-                    json!({"dir_path": dir_path}),
-                    &format!("EnvError: {msg}"),
-                );
-            }
-            return Err(e);
+            let msg = if fsat::is_link_error(&e) {
+                format!(
+                    "cannot list the files in {dir_path:?}: the path changed while mlab was using it (a symbolic link took the place of a folder); try again"
+                )
+            } else {
+                format!("cannot list the files in {dir_path:?}: {}", io_reason(&e))
+            };
+            ctx.record(
+                LIST_FILES,
+                json!({"dir_path": dir_path}),
+                &format!("EnvError: {msg}"),
+            );
+            return Err(ActionError::io(msg));
         }
     };
-    // As `ls -F`: hidden names left out, sorted, a mark for each kind.
+    // As `ls -F`: hidden names left out, sorted, a mark for each kind; a
+    // name with control characters is shown quoted and escaped, so that
+    // every line is one entry.
     let mut names: Vec<(Vec<u8>, String)> = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+    let mut odd = false;
+    for entry in entries {
+        if entry.name.starts_with(b".") {
             continue;
         }
-        let mark = match entry.file_type() {
-            Ok(t) if t.is_symlink() => "@",
-            Ok(t) if t.is_dir() => "/",
-            Ok(t) if t.is_fifo() => "|",
-            Ok(t) if t.is_socket() => "=",
-            Ok(_) => match entry.metadata() {
-                Ok(m) if m.permissions().mode() & 0o111 != 0 => "*",
-                _ => "",
-            },
-            Err(_) => "",
+        let mark = match entry.kind {
+            Some(FileType::Symlink) => "@",
+            Some(FileType::Directory) => "/",
+            Some(FileType::Fifo) => "|",
+            Some(FileType::Socket) => "=",
+            Some(FileType::RegularFile) if entry.mode & 0o111 != 0 => "*",
+            _ => "",
         };
-        names.push((name.as_bytes().to_vec(), format!("{name}{mark}")));
+        let shown = fsat::shown_name(OsStr::from_bytes(&entry.name));
+        odd |= shown.as_bytes() != entry.name.as_slice();
+        names.push((entry.name, format!("{shown}{mark}")));
     }
     names.sort();
     let mut out = String::new();
@@ -122,14 +270,25 @@ pub fn list_files(ctx: &mut Ctx, dir_path: &str) -> Result<String, ActionError> 
         out.push_str(&shown);
         out.push('\n');
     }
+    if odd {
+        out.push_str(
+            "(Names in double quotes hold control characters or bytes that are not UTF-8, shown escaped as in JSON.)\n",
+        );
+    }
     ctx.record(LIST_FILES, json!({"dir_path": dir_path}), &out);
     Ok(out)
 }
 
 /// Reads a text file (the Read File primitive).
 pub fn read_text(ctx: &mut Ctx, file_name: &str) -> Result<String, ActionError> {
-    let (_, from) = readable(ctx, file_name)?;
-    let result = read_checked(&from, file_name);
+    let (_, src) = readable(ctx, file_name)?;
+    let result = read_bytes(ctx, &src, file_name).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|_| {
+            ActionError::env(format!(
+                "cannot read {file_name}: it is not a text file (not UTF-8); inspect it with a script instead"
+            ))
+        })
+    });
     match &result {
         Ok(text) => ctx.record(
             READ_FILE,
@@ -146,38 +305,15 @@ pub fn read_text(ctx: &mut Ctx, file_name: &str) -> Result<String, ActionError> 
     result
 }
 
-fn read_checked(from: &std::path::Path, file_name: &str) -> Result<String, ActionError> {
-    let meta = std::fs::metadata(from)
-        .map_err(|e| ActionError::io(format!("cannot read file {file_name}: {}", io_reason(&e))))?;
-    if meta.is_dir() {
-        return Err(ActionError::env(format!(
-            "cannot read {file_name}: it is a folder; use List Files"
-        )));
-    }
-    if meta.len() > MAX_READ {
-        return Err(ActionError::env(format!(
-            "cannot read {file_name}: it is {} MB, more than the {} MB an action reads; inspect it with a script instead",
-            meta.len() / (1024 * 1024),
-            MAX_READ / (1024 * 1024)
-        )));
-    }
-    let bytes = std::fs::read(from)
-        .map_err(|e| ActionError::io(format!("cannot read file {file_name}: {}", io_reason(&e))))?;
-    String::from_utf8(bytes).map_err(|_| {
-        ActionError::env(format!(
-            "cannot read {file_name}: it is not a text file (not UTF-8); inspect it with a script instead"
-        ))
-    })
-}
-
 /// Replaces a file's text (the Write File primitive).
 pub fn write_text(ctx: &mut Ctx, file_name: &str, content: &str) -> Result<String, ActionError> {
     let r = writable(ctx, file_name)?;
     let args = json!({"file_name": file_name, "content": content});
-    let result = make_parent(&r)
-        .and_then(|_| replace_file(&r.host, content.as_bytes()))
-        .map(|_| format!("The file {file_name} was written."))
-        .map_err(|e| ActionError::io(format!("cannot write file {file_name}: {}", io_reason(&e))));
+    let result = tree(ctx).and_then(|t| {
+        t.replace(&r.rel, &mut content.as_bytes(), None)
+            .map(|_| format!("The file {file_name} was written."))
+            .map_err(|e| io_error(&e, "write", file_name))
+    });
     record_result(ctx, WRITE_FILE, args, &result);
     result
 }
@@ -185,27 +321,12 @@ pub fn write_text(ctx: &mut Ctx, file_name: &str, content: &str) -> Result<Strin
 /// Adds text at the end of a file (the Append File primitive).
 pub fn append_text(ctx: &mut Ctx, file_name: &str, content: &str) -> Result<String, ActionError> {
     let r = writable(ctx, file_name)?;
-    if std::fs::metadata(&r.host).is_ok_and(|m| m.nlink() > 1) {
-        return Err(ActionError::env(format!(
-            "cannot append to {file_name}: it has other hard links, and a write through them could change another file; copy it to a new name first"
-        )));
-    }
     let args = json!({"file_name": file_name, "content": content});
-    let result = make_parent(&r)
-        .and_then(|_| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&r.host)
-                .and_then(|mut f| f.write_all(content.as_bytes()))
-        })
-        .map(|_| format!("The text was appended to {file_name}."))
-        .map_err(|e| {
-            ActionError::io(format!(
-                "cannot append to file {file_name}: {}",
-                io_reason(&e)
-            ))
-        });
+    let result = match tree(ctx)?.append(&r.rel, content.as_bytes()) {
+        Ok(()) => Ok(format!("The text was appended to {file_name}.")),
+        Err(FileError::Io(e)) => Err(io_error(&e, "append to", file_name)),
+        Err(e) => return Err(file_error(e, "append to", file_name)),
+    };
     record_result(ctx, APPEND_FILE, args, &result);
     result
 }
@@ -213,40 +334,44 @@ pub fn append_text(ctx: &mut Ctx, file_name: &str, content: &str) -> Result<Stri
 pub fn copy_file(ctx: &mut Ctx, source: &str, destination: &str) -> Result<String, ActionError> {
     let (src, from) = readable(ctx, source)?;
     let dest = writable(ctx, destination)?;
-    if !from.is_file() {
-        let why = if from.is_dir() {
-            "it is a folder"
-        } else {
-            "it does not exist"
-        };
-        return Err(ActionError::env(format!("cannot copy {source}: {why}")));
-    }
     if src.rel == dest.rel {
         return Err(ActionError::env(format!(
             "cannot copy {source} onto itself; give another destination"
         )));
     }
+    if !exists(ctx, &from)? {
+        return Err(ActionError::env(format!(
+            "cannot copy {source}: it does not exist"
+        )));
+    }
+    let mut input = open_source(ctx, &from, source).map_err(|e| match e {
+        ActionError::Env { msg, io } => ActionError::Env {
+            msg: msg.replacen("cannot read", "cannot copy", 1),
+            io,
+        },
+        other => other,
+    })?;
     let args = json!({"source": source, "destination": destination});
-    let result = make_parent(&dest)
-        .and_then(|_| {
-            // Replace, never write through: the destination may be a hard
-            // link to another file.
-            let _ = std::fs::remove_file(&dest.host);
-            std::fs::copy(&from, &dest.host)
-        })
-        .and_then(|_| {
-            // A copy of a read-only file is the agent's own, writable file.
-            let mut perm = std::fs::metadata(&dest.host)?.permissions();
-            perm.set_mode(perm.mode() | 0o200);
-            std::fs::set_permissions(&dest.host, perm)
-        })
-        .map(|_| format!("{source} was copied to {destination}."))
-        .map_err(|e| {
-            ActionError::io(format!(
-                "cannot copy {source} to {destination}: {}",
-                io_reason(&e)
-            ))
-        });
+    // A copy of a read-only file is the agent's own, writable file.
+    let mode = rustix::fs::fstat(&input)
+        .map(|st| (st.st_mode as u32 & 0o7777) | 0o200)
+        .ok();
+    // Streamed into a new file renamed over the destination: never held
+    // in memory, never written through a hard link.
+    let result = tree(ctx).and_then(|t| {
+        t.replace(&dest.rel, &mut input, mode)
+            .map(|_| format!("{source} was copied to {destination}."))
+            .map_err(|e| {
+                if fsat::is_link_error(&e) {
+                    io_error(&e, "copy to", destination)
+                } else {
+                    ActionError::io(format!(
+                        "cannot copy {source} to {destination}: {}",
+                        io_reason(&e)
+                    ))
+                }
+            })
+    });
     record_result(ctx, COPY_FILE, args, &result);
     result
 }
@@ -261,34 +386,6 @@ fn record_result(ctx: &mut Ctx, name: &str, args: Value, result: &Result<String,
     }
 }
 
-/// Replaces the file at `host` with `content` through a new file renamed
-/// over it: the old inode is never written, so a hard link the agent made
-/// (to a read-only copy, say) cannot carry the write elsewhere. The new
-/// file keeps the old one's permissions.
-pub fn replace_file(host: &Path, content: &[u8]) -> std::io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = format!(".mlab-write-{}-{n}", std::process::id());
-    let tmp = host.with_file_name(name);
-    let result = std::fs::write(&tmp, content)
-        .and_then(|_| match std::fs::metadata(host) {
-            Ok(old) => std::fs::set_permissions(&tmp, old.permissions()),
-            Err(_) => Ok(()),
-        })
-        .and_then(|_| std::fs::rename(&tmp, host));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn make_parent(r: &Resolved) -> std::io::Result<()> {
-    match r.host.parent() {
-        Some(p) => std::fs::create_dir_all(p),
-        None => Ok(()),
-    }
-}
-
 /// An I/O error without the OS error number.
 pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
@@ -300,6 +397,41 @@ pub fn io_reason(e: &std::io::Error) -> String {
                 Some(i) => s[..i].to_string(),
                 None => s,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_slash_suggests_the_file_name_without_it() {
+        assert_eq!(suggest_file("newfile/"), "\"newfile\"");
+        assert_eq!(suggest_file("sub/newfile//"), "\"sub/newfile\"");
+        assert_eq!(suggest_file("newfile/."), "\"newfile\"");
+        assert_eq!(suggest_file("."), "\"notes.txt\"");
+        assert_eq!(suggest_file("./"), "\"notes.txt\"");
+    }
+
+    #[test]
+    fn names_with_control_characters_cannot_be_created() {
+        for bad in [
+            "a\nb",
+            "tab\t",
+            "esc\u{1b}[0m",
+            "del\u{7f}",
+            "c1\u{85}",
+            "ls\u{2028}",
+        ] {
+            let e = check_new_name(bad).unwrap_err();
+            assert!(
+                matches!(&e, ActionError::Env { msg, .. } if msg.contains("control characters") && !msg.contains('\n')),
+                "{bad:?}: {e:?}"
+            );
+        }
+        for good in ["train.py", "naïve café.txt", "a b/c-d_e.csv"] {
+            assert!(check_new_name(good).is_ok(), "{good:?}");
         }
     }
 }

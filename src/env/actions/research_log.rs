@@ -51,8 +51,8 @@ pub fn dispatch(
 }
 
 fn read_log(ctx: &mut Ctx, action: &str) -> Result<String, ActionError> {
-    let r = ctx.ws.resolve(RESEARCH_LOG)?;
-    if !r.host.is_file() {
+    let (_, src) = files::readable(ctx, RESEARCH_LOG)?;
+    if !files::exists(ctx, &src)? {
         return Err(ActionError::env(format!(
             "{action} reads {RESEARCH_LOG}, which does not exist yet; add notes with Append Summary to Research Log first"
         )));
