@@ -28,23 +28,23 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for (i, (flag, model)) in checks.iter().enumerate() {
         if i > 0 {
-            println!();
+            crate::ui::outln!();
         }
         let mut req = Request::prompt(PROMPT, 512);
         req.temperature = 0.0;
         if let Some(dir) = &args.log_dir {
             req.log_file = Some(dir.join("agent_log").join(format!("llm_check_{i}.log")));
         }
-        println!("model:   {} ({flag})", model.name());
+        crate::ui::outln!("model:   {} ({flag})", model.name());
         match model.complete(&req) {
             Ok(c) => {
-                println!(
+                crate::ui::outln!(
                     "latency: {:.2} s, {} {}",
                     c.latency.as_secs_f64(),
                     c.retries,
                     if c.retries == 1 { "retry" } else { "retries" }
                 );
-                println!(
+                crate::ui::outln!(
                     "tokens:  {} input, {} output{}",
                     c.usage.input_tokens,
                     c.usage.output_tokens,
@@ -54,8 +54,8 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
                         ""
                     }
                 );
-                println!("cost:    ${:.6}", c.cost_usd);
-                println!("reply:   {}", c.text.trim());
+                crate::ui::outln!("cost:    ${:.6}", c.cost_usd);
+                crate::ui::outln!("reply:   {}", c.text.trim());
             }
             Err(e) => {
                 failed = true;
@@ -66,9 +66,10 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
     }
     if checks.len() > 1 {
         let (usage, cost) = models.totals();
-        println!(
+        crate::ui::outln!(
             "\ntotal:   {} input, {} output tokens, ${cost:.6}",
-            usage.input_tokens, usage.output_tokens
+            usage.input_tokens,
+            usage.output_tokens
         );
     }
     Ok(if failed {
