@@ -67,11 +67,39 @@ fn run_cmd(toy: &Toy, actions: &Path, log: &str, extra: &[&str]) -> Command {
     c
 }
 
+/// A started run that is killed (SIGKILL) if the test fails before it
+/// ends, so that no run or hold.py outlives a failed test (hold.py ends
+/// when its parent goes).
+struct Running(Option<Child>);
+
+impl Running {
+    fn start(mut cmd: Command) -> Running {
+        Running(Some(cmd.spawn().unwrap()))
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().unwrap()
+    }
+
+    fn finish(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Waits for hold.py to start in `ws` and returns its pid.
-fn wait_started(ws: &Path, run: &mut Child) -> i32 {
+fn wait_started(ws: &Path, run: &mut Running) -> i32 {
     let started = ws.join("started");
     let ok = wait_for(120, || {
-        started.exists() || run.try_wait().ok().flatten().is_some()
+        started.exists() || run.child().try_wait().ok().flatten().is_some()
     });
     assert!(
         ok && started.exists(),
@@ -85,23 +113,25 @@ fn wait_started(ws: &Path, run: &mut Child) -> i32 {
         .unwrap()
 }
 
-fn finish(run: Child) -> Output {
-    run.wait_with_output().unwrap()
-}
-
 #[test]
 fn a_second_run_on_a_held_workspace_is_refused_naming_the_first() {
     let toy = toy_with_hold();
     let a = holding_actions(&toy, "a.jsonl", "id\nA\n");
-    let b = holding_actions(&toy, "b.jsonl", "id\nB\n");
+    // Not holding: before the lock, this second run took the workspace over.
+    let b = toy.actions(
+        "b.jsonl",
+        &[
+            json!({"name": "Write File", "args": {"file_name": "submission.csv", "content": "id\nB\n"}}),
+            json!({"name": "Final Answer", "args": {"final_answer": "done"}}),
+        ],
+    );
     let work = toy.path().join("shared-work");
     let w = work.to_str().unwrap();
     let ws = work.join("toy");
 
-    let mut first = run_cmd(&toy, &a, "logs1", &["--work-dir", w])
-        .spawn()
-        .unwrap();
+    let mut first = Running::start(run_cmd(&toy, &a, "logs1", &["--work-dir", w]));
     wait_started(&ws, &mut first);
+    let first_pid = first.child().id();
 
     let second = run_cmd(&toy, &b, "logs2", &["--work-dir", w])
         .output()
@@ -112,7 +142,7 @@ fn a_second_run_on_a_held_workspace_is_refused_naming_the_first() {
     assert!(
         err.contains("is in use by the run logging to")
             && err.contains(&logs1.display().to_string())
-            && err.contains(&format!("pid {}", first.id()))
+            && err.contains(&format!("pid {first_pid}"))
             && err.contains("--work-dir"),
         "{err}"
     );
@@ -124,7 +154,7 @@ fn a_second_run_on_a_held_workspace_is_refused_naming_the_first() {
     );
 
     std::fs::write(ws.join("go"), "").unwrap();
-    let out = finish(first);
+    let out = first.finish();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let logs1 = toy.path().join("logs1");
     assert_eq!(
@@ -151,13 +181,10 @@ fn a_killed_run_leaves_no_lock_that_blocks_the_next() {
     let a = holding_actions(&toy, "a.jsonl", "id\nA\n");
     let work = toy.path().join("work");
     let w = work.to_str().unwrap();
-    let mut first = run_cmd(&toy, &a, "logs1", &["--work-dir", w])
-        .spawn()
-        .unwrap();
+    let mut first = Running::start(run_cmd(&toy, &a, "logs1", &["--work-dir", w]));
     let script = wait_started(&work.join("toy"), &mut first);
-    first.kill().unwrap(); // SIGKILL: no chance to clean up
-    first.wait().unwrap();
-    // Let the orphaned script end so that it cannot outlive the test.
+    drop(first); // SIGKILL: no chance to clean up
+                 // Let the orphaned script end so that it cannot outlive the test.
     std::fs::write(work.join("toy/go"), "").unwrap();
     assert!(wait_for(60, || !alive(script)), "hold.py kept running");
 
@@ -177,13 +204,13 @@ fn runs_without_a_work_dir_get_their_own_workspace_beside_their_log_dir() {
     let ws_b = toy.path().join("runB.workspace/toy");
 
     // Both are in their middle step at once.
-    let mut run_a = run_cmd(&toy, &a, "runA", &[]).spawn().unwrap();
+    let mut run_a = Running::start(run_cmd(&toy, &a, "runA", &[]));
     wait_started(&ws_a, &mut run_a);
-    let mut run_b = run_cmd(&toy, &b, "runB", &[]).spawn().unwrap();
+    let mut run_b = Running::start(run_cmd(&toy, &b, "runB", &[]));
     wait_started(&ws_b, &mut run_b);
     std::fs::write(ws_a.join("go"), "").unwrap();
     std::fs::write(ws_b.join("go"), "").unwrap();
-    let (out_a, out_b) = (finish(run_a), finish(run_b));
+    let (out_a, out_b) = (run_a.finish(), run_b.finish());
     assert!(out_a.status.success(), "{}", text(&out_a.stderr));
     assert!(out_b.status.success(), "{}", text(&out_b.stderr));
 
