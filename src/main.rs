@@ -2,7 +2,8 @@
 //!
 //! `main` parses the command line, sets up logging and dispatches to one
 //! module per subcommand. Exit codes: 0 success, 1 failure, 2 usage error
-//! (clap's own).
+//! (clap's own). A reader that closes stdout early (`mlab eval | head`)
+//! ends nothing badly: the rest of the output is dropped quietly.
 
 mod agent;
 mod cli;
@@ -24,9 +25,12 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // First, so that even clap's --help into a closed pipe exits quietly.
+    ui::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     ui::init_logging(cli.global.verbose);
     match dispatch(cli) {
+        Ok(_) if ui::stdout_failed() => ExitCode::FAILURE,
         Ok(code) => code,
         Err(err) => {
             ui::error(&err);

@@ -4,6 +4,8 @@
 //! `mlab tasks --json | jq` and friends see only data.
 
 use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 
@@ -19,8 +21,105 @@ pub fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .with_target(false)
         .try_init();
+}
+
+/// Colour codes only for a person at a terminal: never when stderr is a
+/// file or a pipe, and never when NO_COLOR is set to anything non-empty
+/// (<https://no-color.org>).
+pub fn colour_on_stderr() -> bool {
+    colour_allowed(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn colour_allowed(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Set once stdout could not be written (its reader went away, or the disk
+/// is full); later output is dropped instead of failing again.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// Set when stdout failed for a reason other than a closed pipe.
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Writes results to stdout (use the `out!`/`outln!` macros). A reader
+/// that stopped reading (`mlab eval | head -2`) is not an error: the rest
+/// of the output is dropped quietly and the command finishes its work
+/// (files it writes after printing are still written). Any other write
+/// error is reported once, and [`stdout_failed`] turns the exit status
+/// into a failure.
+pub fn write_stdout(args: std::fmt::Arguments) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let result = out.write_fmt(args).and_then(|_| out.flush());
+    if let Err(e) = result {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            STDOUT_FAILED.store(true, Ordering::Relaxed);
+            warn(format!("could not write the output: {e}"));
+        }
+    }
+}
+
+/// True when some output could not be written (other than to a closed pipe).
+pub fn stdout_failed() -> bool {
+    STDOUT_FAILED.load(Ordering::Relaxed)
+}
+
+/// `print!` that tolerates a closed stdout (see [`write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::ui::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that tolerates a closed stdout (see [`write_stdout`]).
+macro_rules! outln {
+    () => {
+        $crate::ui::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::ui::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use {out, outln};
+
+/// Makes a closed stdout end any command quietly, as `cat` or `ls` do when
+/// piped into `head`. Results are printed with `out!`/`outln!`, which
+/// never fail; this hook catches a plain `println!` that reached a closed
+/// pipe (it would otherwise panic and exit 101): the process exits at
+/// once with status 0 and no message. Rust ignores SIGPIPE, so writes to a
+/// closed pipe return EPIPE; restoring SIGPIPE instead would also kill mlab
+/// when a child it writes to (a grader worker, an external agent) exits
+/// early, before the run is closed. A `eprintln!` that fails on a closed
+/// stderr prints nothing (nobody could read it) and unwinds as before, so
+/// `mlab run` still records how it ended.
+pub fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        let broken = msg.contains(&format!("(os error {})", libc::EPIPE));
+        if broken && msg.starts_with("failed printing to stdout") {
+            std::process::exit(0);
+        }
+        if broken && msg.starts_with("failed printing to stderr") {
+            return;
+        }
+        default(info)
+    }));
 }
 
 /// Prints an error with its chain of causes, one per line.
@@ -29,15 +128,23 @@ pub fn error(err: &anyhow::Error) {
     for cause in err.chain().skip(1) {
         let _ = write!(text, "\n  caused by: {cause}");
     }
-    eprintln!("{text}");
+    to_stderr(&text);
 }
 
 pub fn warn(msg: impl AsRef<str>) {
-    eprintln!("warning: {}", msg.as_ref());
+    to_stderr(&format!("warning: {}", msg.as_ref()));
 }
 
 pub fn info(msg: impl AsRef<str>) {
-    eprintln!("{}", msg.as_ref());
+    to_stderr(msg.as_ref());
+}
+
+/// One line to stderr. A stderr that cannot be written (its reader went
+/// away) must not stop a run before it has closed its records, so the
+/// error is ignored: there is nobody left to tell.
+fn to_stderr(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }
 
 /// Renders rows as a left-aligned text table with a header line.
@@ -86,5 +193,14 @@ mod tests {
             ],
         );
         assert_eq!(t, "name  x\na     1\nlong  2\n");
+    }
+
+    #[test]
+    fn colour_only_at_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour_allowed(true, None));
+        assert!(colour_allowed(true, Some(OsStr::new(""))));
+        assert!(!colour_allowed(true, Some(OsStr::new("1"))));
+        assert!(!colour_allowed(false, None));
     }
 }

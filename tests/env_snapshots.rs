@@ -93,5 +93,5 @@ fn the_final_snapshot_reflects_the_last_state_of_every_file() {
     assert_eq!(read("step_final_files/notes/a.txt"), "v2");
     assert!(traces.join("step_final_files/backup").is_dir());
     // Running out of actions without a final answer still ends cleanly.
-    assert_eq!(toy.run_json()["exit_reason"], "max_steps");
+    assert_eq!(toy.run_json()["exit_reason"], "actions_exhausted");
 }

@@ -16,9 +16,12 @@ pub struct RunArgs {
     #[arg(long, default_value = "./logs")]
     pub log_dir: PathBuf,
 
-    /// Folder under which the workspace <work-dir>/<task> is made.
-    #[arg(long, default_value = "./workspace")]
-    pub work_dir: PathBuf,
+    /// Folder under which the workspace <work-dir>/<task> is made (default:
+    /// <log-dir>.workspace, beside the log folder, so every run gets its
+    /// own). A workspace is locked while its run lasts: a second run on it
+    /// is refused, naming the run that holds it.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 
     /// Maximum number of environment steps.
     #[arg(long, default_value_t = 50)]

@@ -63,12 +63,7 @@ impl Workspace {
         let work_dir = work_dir
             .canonicalize()
             .with_context(|| format!("could not resolve --work-dir {}", work_dir.display()))?;
-        let name = task
-            .dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| task.name().to_string());
-        let root = work_dir.join(&name);
+        let root = work_dir.join(dir_name(task));
         // Absolute, since bind sources are mounted by path.
         let env_dir = absolute(&task.env_dir());
         let task_dir = task.dir.canonicalize().unwrap_or_else(|_| task.dir.clone());
@@ -207,6 +202,117 @@ impl Workspace {
             _ => r.host.clone(),
         }
     }
+}
+
+/// The workspace's folder name under the work dir: the task's folder name.
+pub fn dir_name(task: &Task) -> String {
+    task.dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| task.name().to_string())
+}
+
+/// The work dir of a run that names none: `<log-dir>.workspace`, beside
+/// the log folder (never inside it, since snapshots and logs must not mix
+/// with what the agent writes), so that two runs started from one folder
+/// with different log folders never share a workspace.
+pub fn default_work_dir(log_dir: &Path) -> Result<PathBuf> {
+    let log = absolute(log_dir);
+    match (log.parent(), log.file_name()) {
+        (Some(parent), Some(name)) => {
+            let mut name = name.to_os_string();
+            name.push(".workspace");
+            Ok(parent.join(name))
+        }
+        _ => bail!(
+            "cannot derive a work dir from --log-dir {}; pass --work-dir DIR",
+            log_dir.display()
+        ),
+    }
+}
+
+/// A workspace held by its run: an exclusive `flock` on
+/// `<work-dir>/.<task>.lock`, a hidden file beside the workspace (not in
+/// it, so neither snapshots nor the sandbox see it). The file names the
+/// holder (pid, log dir, start time) for the message a second run gets.
+/// The kernel drops the lock when the run's process ends in any way, a
+/// SIGKILL included, so a stale file never blocks a later run; the file
+/// itself is left in place (removing it would let two runs lock two
+/// different files of one name).
+#[derive(Debug)]
+pub struct WorkspaceLock {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl WorkspaceLock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Takes the lock of the workspace `<work_dir>/<task>` for the run logging
+/// to `log_dir`, or says which run holds it.
+pub fn lock(task: &Task, work_dir: &Path, log_dir: &Path) -> Result<WorkspaceLock> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    std::fs::create_dir_all(work_dir)
+        .with_context(|| format!("could not create --work-dir {}", work_dir.display()))?;
+    let work_dir = absolute(work_dir);
+    let name = dir_name(task);
+    let path = work_dir.join(format!(".{name}.lock"));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .with_context(|| format!("could not open the workspace lock {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(err)
+                .with_context(|| format!("could not lock the workspace lock {}", path.display()));
+        }
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let field = |key: &str| {
+            holder
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+        };
+        let who = match (field("log_dir"), field("pid")) {
+            (Some(log), Some(pid)) => format!(
+                "the run logging to {log} (pid {pid}{})",
+                field("started")
+                    .map(|t| format!(", started {t}"))
+                    .unwrap_or_default()
+            ),
+            _ => "another run that is just starting".to_string(),
+        };
+        bail!(
+            "the workspace {} is in use by {who}; wait for that run to end, or give this run a --work-dir of its own (without --work-dir each run gets <log-dir>.workspace)",
+            work_dir.join(&name).display()
+        );
+    }
+    let text = format!(
+        "pid={}\nlog_dir={}\nstarted={}\n",
+        std::process::id(),
+        absolute(log_dir).display(),
+        chrono::Utc::now().to_rfc3339()
+    );
+    file.set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| file.write_all(text.as_bytes()))
+        .with_context(|| format!("could not write the workspace lock {}", path.display()))?;
+    Ok(WorkspaceLock { _file: file, path })
 }
 
 /// Removes a workspace left by an earlier run, refusing to delete a folder
@@ -401,6 +507,37 @@ mod tests {
         .unwrap_err();
         assert!(format!("{err:#}").contains("not a workspace made by mlab"));
         assert!(precious.exists());
+    }
+
+    #[test]
+    fn a_locked_workspace_is_refused_naming_its_run_until_the_lock_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let task = toy_task(dir.path(), "");
+        let work = dir.path().join("work");
+        let held = lock(&task, &work, &dir.path().join("logs1")).unwrap();
+        assert!(!held.path().starts_with(work.join("toy")));
+        let err = format!(
+            "{:#}",
+            lock(&task, &work, &dir.path().join("logs2")).unwrap_err()
+        );
+        assert!(
+            err.contains("in use by the run logging to")
+                && err.contains("logs1")
+                && err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        lock(&task, &work, &dir.path().join("logs2")).unwrap();
+    }
+
+    #[test]
+    fn the_default_work_dir_sits_beside_the_log_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let w = default_work_dir(&dir.path().join("runs/seed1")).unwrap();
+        assert_eq!(w, base.join("runs/seed1.workspace"));
+        assert!(!w.starts_with(base.join("runs/seed1")));
+        assert!(default_work_dir(Path::new("/")).is_err());
     }
 
     #[test]

@@ -344,7 +344,7 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
     }
     let groups = summary::summarize(&stats_in, &facts);
 
-    print!(
+    crate::ui::out!(
         "{}",
         ui::table(
             &[
@@ -360,16 +360,16 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
         )
     );
     if !problems.is_empty() {
-        println!("\nNot scored:");
+        crate::ui::outln!("\nNot scored:");
         for p in &problems {
-            println!("  {p}");
+            crate::ui::outln!("  {p}");
         }
     }
-    println!();
-    print!("{}", summary_table(&groups));
+    crate::ui::outln!();
+    crate::ui::out!("{}", summary_table(&groups));
     for g in &groups {
         if let Some(n) = &g.note {
-            println!("  {} / {}: {n}", g.task, g.config);
+            crate::ui::outln!("  {} / {}: {n}", g.task, g.config);
         }
     }
 

@@ -73,23 +73,23 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
     let mut disobeyed = false;
     for (i, (flag, model)) in checks.iter().enumerate() {
         if i > 0 {
-            println!();
+            crate::ui::outln!();
         }
         let mut req = Request::prompt(PROMPT, 512);
         req.temperature = 0.0;
         if let Some(dir) = &args.log_dir {
             req.log_file = Some(dir.join("agent_log").join(format!("llm_check_{i}.log")));
         }
-        println!("model:   {} ({flag})", model.name());
+        crate::ui::outln!("model:   {} ({flag})", model.name());
         match model.complete(&req) {
             Ok(c) => {
-                println!(
+                crate::ui::outln!(
                     "latency: {:.2} s, {} {}",
                     c.latency.as_secs_f64(),
                     c.retries,
                     if c.retries == 1 { "retry" } else { "retries" }
                 );
-                println!(
+                crate::ui::outln!(
                     "tokens:  {} input, {} output{}",
                     c.usage.input_tokens,
                     c.usage.output_tokens,
@@ -100,18 +100,18 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
                     }
                 );
                 match model.unknown_price() {
-                    Some(name) => println!(
+                    Some(name) => crate::ui::outln!(
                         "cost:    unknown (no price known for '{name}'; --max-cost needs one: \
                          give it with --prices <file.toml>)"
                     ),
-                    None => println!("cost:    ${:.6}", c.cost_usd),
+                    None => crate::ui::outln!("cost:    ${:.6}", c.cost_usd),
                 }
-                println!("reply:   {}", shown_reply(&c.text));
+                crate::ui::outln!("reply:   {}", shown_reply(&c.text));
                 if followed(&c.text) {
-                    println!("format:  followed the instruction (replied \"{EXPECTED}\")");
+                    crate::ui::outln!("format:  followed the instruction (replied \"{EXPECTED}\")");
                 } else {
                     disobeyed = true;
-                    eprintln!(
+                    ecrate::ui::outln!(
                         "warning: {} ({flag}) is reachable, but did not follow a one-line instruction: \
                          asked to reply with the single word \"{EXPECTED}\", it replied otherwise; \
                          an agent needs it to follow a reply format (pass --lenient to accept it)",
@@ -128,9 +128,10 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
     }
     if checks.len() > 1 {
         let (usage, cost) = models.totals();
-        println!(
+        crate::ui::outln!(
             "\ntotal:   {} input, {} output tokens, ${cost:.6}",
-            usage.input_tokens, usage.output_tokens
+            usage.input_tokens,
+            usage.output_tokens
         );
     }
     Ok(if failed || (disobeyed && !args.lenient) {

@@ -76,6 +76,12 @@ pub fn check(args: &RunArgs) -> Result<&'static str> {
         "external" if args.agent_cmd.as_deref().is_none_or(|c| c.trim().is_empty()) => bail!(
             "--agent external needs --agent-cmd \"<command>\" that starts your agent (see docs/agent-protocol.md; examples/external_agent.py is a working example)"
         ),
+        "actions" => {
+            // A bad list, or one whose actions need a model the run lacks,
+            // is refused before anything is written.
+            let list = super::actions::read(args.actions.as_deref().expect("checked"))?;
+            super::actions::check_models(&list, args.llm.llm.is_some())?;
+        }
         _ => {}
     }
     if !(args.agent_timeout > 0.0 && args.agent_timeout.is_finite()) {

@@ -3,7 +3,8 @@
 //!
 //! The order matters for "nothing already written is lost": every check
 //! that can fail on bad input (agent name, actions file, task, sandbox, log
-//! folder) runs before the workspace is made; once the environment exists,
+//! folder, a workspace another run holds) runs before the workspace is
+//! made; once the environment exists,
 //! every way out (final answer, limits, agent or model error, Ctrl-C, a
 //! panic) goes through `Environment::finish` and the closing run.json.
 
@@ -20,7 +21,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::{GlobalArgs, LlmArgs, RunArgs, SandboxArgs};
-use crate::env::workspace::ReadOnlyMode;
+use crate::env::workspace::{self, ReadOnlyMode};
 use crate::env::{EnvConfig, Environment, HarnessError, Interrupted, ResumeFrom};
 use crate::llm::{LlmError, Models};
 use crate::sandbox::Sandbox;
@@ -63,6 +64,14 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         // Fails on a bad --resume before anything is written.
         crate::env::resume::load(r, &args.log_dir)?;
     }
+    let work_dir = match &args.work_dir {
+        Some(w) => w.clone(),
+        None => workspace::default_work_dir(&args.log_dir)?,
+    };
+    // Held until this function returns (or the process dies): no other
+    // run can clear or write this workspace meanwhile.
+    let workspace_lock = workspace::lock(&task, &work_dir, &args.log_dir)?;
+    tracing::debug!("holding {}", workspace_lock.path().display());
     let agent_log = args.log_dir.join("agent_log");
     let models = make_models(&args.llm, &args.log_dir)?;
     if let (Some(m), Some(r)) = (&models, &args.resume) {
@@ -85,13 +94,14 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         sandbox.name(),
         model_names(models.as_ref()),
     );
+    record.flags["work_dir"] = serde_json::json!(work_dir.display().to_string());
     keep_previous_record(&args.log_dir)?;
     record.write(&args.log_dir)?;
     let py = python::resolve(args.python.as_deref());
     let cfg = EnvConfig {
         task,
         log_dir: args.log_dir.clone(),
-        work_dir: args.work_dir.clone(),
+        work_dir,
         max_steps: args.max_steps,
         max_time: Duration::from_secs_f64(args.max_time),
         exec_timeout: args.exec_timeout.map(Duration::from_secs_f64),
@@ -170,7 +180,8 @@ fn classify(
                 ExitReason::MaxTime
             } else {
                 // The step limit, or the agent stopped on its own (its own
-                // step limit, or the end of an actions list).
+                // step limit; an actions list that runs out says so with
+                // `ActionsExhausted`).
                 ExitReason::MaxSteps
             };
             (reason, None)
@@ -179,6 +190,8 @@ fn classify(
             let text = format!("{e:#}");
             let reason = if e.downcast_ref::<Interrupted>().is_some() {
                 ExitReason::Interrupted
+            } else if e.downcast_ref::<actions::ActionsExhausted>().is_some() {
+                ExitReason::ActionsExhausted
             } else if e.downcast_ref::<HarnessError>().is_some() {
                 ExitReason::HarnessError
             } else if let Some(l) = e.downcast_ref::<LlmError>() {

@@ -18,6 +18,8 @@ pub enum ExitReason {
     FinalAnswer,
     MaxSteps,
     MaxTime,
+    /// `--agent actions` ran out of actions before a Final Answer or limit.
+    ActionsExhausted,
     AgentError,
     LlmError,
     /// The model failed at the task (empty, refused, filtered or unusable
@@ -34,6 +36,7 @@ impl ExitReason {
             ExitReason::FinalAnswer => "final_answer",
             ExitReason::MaxSteps => "max_steps",
             ExitReason::MaxTime => "max_time",
+            ExitReason::ActionsExhausted => "actions_exhausted",
             ExitReason::AgentError => "agent_error",
             ExitReason::LlmError => "llm_error",
             ExitReason::ModelError => "model_error",
@@ -50,6 +53,7 @@ impl ExitReason {
             ExitReason::FinalAnswer
                 | ExitReason::MaxSteps
                 | ExitReason::MaxTime
+                | ExitReason::ActionsExhausted
                 | ExitReason::Budget
         )
     }
@@ -127,7 +131,7 @@ pub fn flags(a: &RunArgs) -> Value {
     json!({
         "task": a.task,
         "log_dir": a.log_dir.display().to_string(),
-        "work_dir": a.work_dir.display().to_string(),
+        "work_dir": path(&a.work_dir),
         "max_steps": a.max_steps,
         "max_time": a.max_time,
         "device": a.device,

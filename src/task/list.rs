@@ -65,7 +65,7 @@ pub fn run(global: &GlobalArgs, args: &TasksArgs) -> Result<ExitCode> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::ui::outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     let table: Vec<Vec<String>> = rows
@@ -85,7 +85,7 @@ pub fn run(global: &GlobalArgs, args: &TasksArgs) -> Result<ExitCode> {
             ]
         })
         .collect();
-    print!(
+    crate::ui::out!(
         "{}",
         ui::table(
             &["TASK", "CATEGORY", "METRIC", "BETTER", "PREPARED", "NEEDS"],

@@ -255,7 +255,7 @@ fn echo_lines<R: std::io::Read + Send + 'static>(
             if to_stderr {
                 eprintln!("{text}");
             } else {
-                println!("{text}");
+                crate::ui::outln!("{text}");
             }
             transcript.lock().expect("transcript lock").push(&text);
         }
