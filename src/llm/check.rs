@@ -111,7 +111,7 @@ pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
                     crate::ui::outln!("format:  followed the instruction (replied \"{EXPECTED}\")");
                 } else {
                     disobeyed = true;
-                    ecrate::ui::outln!(
+                    eprintln!(
                         "warning: {} ({flag}) is reachable, but did not follow a one-line instruction: \
                          asked to reply with the single word \"{EXPECTED}\", it replied otherwise; \
                          an agent needs it to follow a reply format (pass --lenient to accept it)",
