@@ -120,6 +120,40 @@ fn entries_a_snapshot_cannot_store_are_skipped_and_listed_not_a_harness_error() 
     assert!(end["skipped_total"].as_u64().unwrap() >= 3, "{end}");
 }
 
+#[test]
+fn a_repl_thread_swapping_a_folder_and_a_link_cannot_fail_a_snapshot() {
+    let toy = Toy::new();
+    let start = "import threading, os\n\
+                 os.makedirs('real/sub', exist_ok=True)\n\
+                 open('real/sub/f.txt', 'w').write('x')\n\
+                 def swap():\n    while True:\n        \
+                 os.makedirs('flip/a/b', exist_ok=True)\n        \
+                 open('flip/a/b/c.txt', 'w').write('c')\n        \
+                 os.rename('flip', 'flop')\n        \
+                 os.symlink('real', 'flip')\n        \
+                 os.remove('flip')\n        \
+                 os.rename('flop', 'flip')\n\
+                 threading.Thread(target=swap, daemon=True).start()\n\
+                 print('swapping')";
+    let mut actions = vec![json!({"name": "Python REPL", "args": {"command": start}})];
+    for _ in 0..20 {
+        actions.push(json!({"name": "List Files", "args": {"dir_path": "."}}));
+        actions.push(
+            json!({"name": "Python REPL", "args": {"command": "import time; time.sleep(0.02)"}}),
+        );
+    }
+    actions.push(json!({"name": "Final Answer", "args": {"final_answer": "done"}}));
+    let out = toy.run(&actions, &[]);
+    let run = toy.run_json();
+    assert_eq!(
+        run["exit_reason"],
+        "final_answer",
+        "{run}\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(run["steps"], actions.len() as u64);
+}
+
 // ---- item 3: nothing the REPL left running runs between steps ----
 
 /// A REPL thread keeps a counter file moving; across non-REPL steps (each

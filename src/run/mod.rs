@@ -75,6 +75,20 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     );
     keep_previous_record(&args.log_dir)?;
     record.write(&args.log_dir)?;
+    // Until the environment exists, an interrupt that the setup does not
+    // notice in time still leaves a closed run.json.
+    {
+        let mut early = record.clone();
+        let log_dir = args.log_dir.clone();
+        signals::set_last_resort(Box::new(move || {
+            early.set_end(
+                ExitReason::Interrupted,
+                Some("the run was interrupted while it was being set up".into()),
+            );
+            let _ = early.write(&log_dir);
+            let _ = std::fs::remove_file(log_dir.join(".mlab-reserve"));
+        }));
+    }
     let py = python::resolve(args.python.as_deref());
     let cfg = EnvConfig {
         task,

@@ -102,8 +102,9 @@ impl Drop for Repl {
         let root = self.child.id() as i32;
         // Whatever left the process group is still in the tree (or was
         // frozen): killed too. SIGKILL ends stopped processes as well.
-        let mut doomed = session_processes(root, &read_procs());
-        doomed.extend(self.frozen.iter().copied());
+        let procs = read_procs();
+        let mut doomed = session_processes(root, &procs);
+        doomed.extend(still_stopped(&self.frozen, &procs));
         for pid in doomed {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
@@ -179,6 +180,20 @@ fn session_processes(root: i32, procs: &[Proc]) -> Vec<i32> {
     found
 }
 
+/// The processes of `frozen` that are still stopped: one that is not was
+/// ended by someone else, and its number may now be another process's.
+fn still_stopped(frozen: &[i32], procs: &[Proc]) -> Vec<i32> {
+    frozen
+        .iter()
+        .copied()
+        .filter(|pid| {
+            procs
+                .iter()
+                .any(|p| p.pid == *pid && (p.state == 'T' || p.state == 't'))
+        })
+        .collect()
+}
+
 impl Repl {
     /// Stops every process of the session and waits until each one is
     /// stopped (state T), taking in processes started meanwhile. Err when
@@ -227,8 +242,9 @@ impl Repl {
     /// Continues what [`Repl::freeze`] stopped.
     pub fn thaw(&mut self) {
         let root = self.child.id() as i32;
-        let mut all = std::mem::take(&mut self.frozen);
-        for pid in session_processes(root, &read_procs()) {
+        let procs = read_procs();
+        let mut all = still_stopped(&std::mem::take(&mut self.frozen), &procs);
+        for pid in session_processes(root, &procs) {
             if !all.contains(&pid) {
                 all.push(pid);
             }
