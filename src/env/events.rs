@@ -9,13 +9,14 @@
 //! truncating the file.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::action::Action;
+use super::snapshot::Skipped;
 use super::trace::Step;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +38,13 @@ pub enum Event {
         low_level_steps: Vec<Step>,
         /// The snapshot folder, relative to env_log/.
         snapshot: String,
+        /// Workspace entries the snapshot left out, and why (the first
+        /// `snapshot::MAX_SKIPPED_LISTED`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skipped: Vec<Skipped>,
+        /// How many entries were left out in all.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        skipped_total: u64,
     },
     /// Steps after `from_step` (in this file) no longer count.
     Resume { time: String, from_step: usize },
@@ -46,7 +54,16 @@ pub enum Event {
         #[serde(default)]
         error: Option<String>,
         steps: usize,
+        /// What the final snapshot left out, as for a step.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skipped: Vec<Skipped>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        skipped_total: u64,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,12 +85,19 @@ pub struct EventLog {
 
 impl EventLog {
     /// Opens `path` for appending (creating it).
+    /// A torn last line left by a killed run is closed with a newline, so
+    /// that the next event starts a line of its own.
     pub fn open(path: &Path) -> Result<EventLog> {
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
             .with_context(|| format!("could not open {}", path.display()))?;
+        if ends_torn(&mut file)? {
+            file.write_all(b"\n")
+                .with_context(|| format!("could not append to {}", path.display()))?;
+        }
         Ok(EventLog { file })
     }
 
@@ -82,33 +106,63 @@ impl EventLog {
     pub fn append(&mut self, event: &Event) -> Result<()> {
         let mut line = serde_json::to_vec(event).context("could not encode an event")?;
         line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .context("could not append to events.jsonl")?;
+        let before = self.file.metadata().map(|m| m.len()).ok();
+        if let Err(e) = self.file.write_all(&line) {
+            // A part written before the disk filled up is taken back, so a
+            // retry (or the next event) starts a clean line.
+            if let Some(len) = before {
+                let _ = self.file.set_len(len);
+            }
+            return Err(anyhow::Error::new(e).context("could not append to events.jsonl"));
+        }
         Ok(())
     }
 }
 
+/// True when the file is not empty and does not end with a newline.
+fn ends_torn(file: &mut File) -> Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
 /// The completed steps recorded in `path`, with resume points applied.
+///
+/// The file is read as bytes and split on newlines: a run killed in the
+/// middle of a write can leave a last line that is cut anywhere, even
+/// inside a UTF-8 character, and such a line is skipped whatever it holds.
+/// Only a line that ends with its newline counts as written.
 pub fn read_steps(path: &Path) -> Result<Vec<RecordedStep>> {
-    let f = File::open(path).with_context(|| format!("could not open {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
     let mut steps: Vec<RecordedStep> = Vec::new();
-    let lines: Vec<String> = BufReader::new(f)
-        .lines()
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("could not read {}", path.display()))?;
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    // After the last newline: empty for a complete file, else a torn line.
     let count = lines.len();
-    for (i, line) in lines.into_iter().enumerate() {
-        if line.trim().is_empty() {
+    for (i, &line) in lines.iter().enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let event: Event = match serde_json::from_str(&line) {
+        let event: Event = match serde_json::from_slice(line) {
             Ok(e) => e,
             // A torn last line from a killed run.
             Err(_) if i + 1 == count => break,
+            // A torn line that a resumed run closed with a newline before
+            // appending its own start: also left over from a killed run.
+            Err(_) if next_is_start(&lines[i + 1..]) => continue,
             Err(e) => {
                 return Err(e).with_context(|| {
-                    format!("{} line {} is not a valid event", path.display(), i + 1)
+                    format!(
+                        "{} line {} is not a valid event; the file is damaged (only a cut-off last line is skipped)",
+                        path.display(),
+                        i + 1
+                    )
                 })
             }
         };
@@ -146,6 +200,14 @@ pub fn read_steps(path: &Path) -> Result<Vec<RecordedStep>> {
     Ok(steps)
 }
 
+/// Whether the first non-blank line of `rest` is a `start` event.
+fn next_is_start(rest: &[&[u8]]) -> bool {
+    rest.iter()
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .and_then(|l| serde_json::from_slice::<Event>(l).ok())
+        .is_some_and(|e| matches!(e, Event::Start { .. }))
+}
+
 /// The end event of the log, if the run ended cleanly.
 #[cfg(test)]
 pub fn read_end(path: &Path) -> Option<Event> {
@@ -168,6 +230,8 @@ mod tests {
             timestamp: i as f64,
             low_level_steps: vec![],
             snapshot: format!("traces/step_{i}_files"),
+            skipped: vec![],
+            skipped_total: 0,
         }
     }
 
@@ -192,6 +256,67 @@ mod tests {
         let steps = read_steps(&p).unwrap();
         assert_eq!(steps.len(), 3);
         assert_eq!(steps[2].step.observation, "obs 2");
+        assert_eq!(steps[1].step.observation, "obs 1");
+    }
+
+    #[test]
+    fn a_torn_last_line_cut_inside_a_utf8_character_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("events.jsonl");
+        let mut log = EventLog::open(&p).unwrap();
+        log.append(&step(0)).unwrap();
+        drop(log);
+        // A line whose observation holds "é" (0xC3 0xA9), cut after 0xC3.
+        let mut torn = serde_json::to_vec(&Event::Step {
+            index: 1,
+            action: Action::new("List Files", serde_json::json!({"dir_path": "."})),
+            observation: "café".into(),
+            timestamp: 1.0,
+            low_level_steps: vec![],
+            snapshot: "traces/step_1_files".into(),
+            skipped: vec![],
+            skipped_total: 0,
+        })
+        .unwrap();
+        let cut = torn.iter().position(|&b| b == 0xC3).unwrap() + 1;
+        torn.truncate(cut);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(&torn).unwrap();
+        drop(f);
+        let steps = read_steps(&p).unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].step.observation, "obs 0");
+    }
+
+    #[test]
+    fn a_torn_line_closed_by_a_resumed_run_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("events.jsonl");
+        let mut log = EventLog::open(&p).unwrap();
+        log.append(&step(0)).unwrap();
+        drop(log);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"event\":\"step\",\"index\":1,\"obs\xC3")
+            .unwrap();
+        drop(f);
+        // The resumed run opens the log again and appends its own lines.
+        let mut log = EventLog::open(&p).unwrap();
+        log.append(&Event::Start {
+            time: "t".into(),
+            task: "toy".into(),
+            workspace: "w".into(),
+            resumed_from: None,
+        })
+        .unwrap();
+        log.append(&Event::Resume {
+            time: "t".into(),
+            from_step: 0,
+        })
+        .unwrap();
+        log.append(&step(1)).unwrap();
+        drop(log);
+        let steps = read_steps(&p).unwrap();
+        assert_eq!(steps.len(), 2);
         assert_eq!(steps[1].step.observation, "obs 1");
     }
 

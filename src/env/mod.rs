@@ -35,7 +35,7 @@ use anyhow::{Context, Result};
 use crate::llm::{LlmError, Models};
 use crate::sandbox::{tamper, Sandbox};
 use crate::task::Task;
-use action::{Action, ActionInfo, FINAL_ANSWER};
+use action::{Action, ActionInfo, Family, FINAL_ANSWER};
 use actions::{ActionError, Ctx, ExecSetup};
 use events::{Event, EventLog, ResumedFrom};
 use snapshot::Store;
@@ -55,8 +55,86 @@ pub struct Interrupted;
 #[error("{0}")]
 pub struct HarnessError(pub String);
 
+/// The disk of the log folder is full: the run cannot be recorded further.
+/// An infrastructure failure, never the agent's.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LogDiskFull(pub String);
+
 fn harness(e: anyhow::Error) -> anyhow::Error {
-    anyhow::Error::new(HarnessError(format!("{e:#}")))
+    let text = format!("{e:#}");
+    if is_disk_full(&e) {
+        anyhow::Error::new(LogDiskFull(format!(
+            "the disk of the log folder is full, so the run could not be recorded further ({text}); free some space and continue the run with --resume LOG_DIR"
+        )))
+    } else {
+        anyhow::Error::new(HarnessError(text))
+    }
+}
+
+/// Whether `e` (or what caused it) is "no space left" or "quota
+/// exceeded". Errors other modules have already turned into text are
+/// recognised by the system's message.
+pub fn is_disk_full(e: &anyhow::Error) -> bool {
+    if e.downcast_ref::<LogDiskFull>().is_some() {
+        return true;
+    }
+    let by_code = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            .is_some_and(|n| n == libc::ENOSPC || n == libc::EDQUOT)
+    });
+    let text = format!("{e:#}");
+    by_code || text.contains("No space left on device") || text.contains("Disk quota exceeded")
+}
+
+/// Room kept on the log disk so that a run can always be closed: a file
+/// of [`RESERVE_BYTES`] written at the start and deleted when a closing
+/// write finds the disk full.
+pub struct Reserve {
+    path: PathBuf,
+}
+
+/// Enough for the end event, error.txt, overall_time.txt and run.json.
+pub const RESERVE_BYTES: usize = 1 << 20;
+
+impl Reserve {
+    /// Writes the reserve file `.mlab-reserve` in `log_dir`.
+    pub fn take(log_dir: &Path) -> Result<Reserve> {
+        let path = log_dir.join(".mlab-reserve");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(&vec![0u8; RESERVE_BYTES])?;
+            f.sync_all()
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&path);
+            return Err(anyhow::Error::new(e).context(format!(
+                "could not keep {} KiB of room to close the run in {}; free some space on that disk",
+                RESERVE_BYTES / 1024,
+                log_dir.display()
+            )));
+        }
+        Ok(Reserve { path })
+    }
+
+    /// Frees the room; true when there was some to free.
+    pub fn release(&self) -> bool {
+        std::fs::remove_file(&self.path).is_ok()
+    }
+
+    /// Runs `write`; when it fails for a full disk, frees the room and
+    /// runs it once more.
+    pub fn with_room<T>(&self, mut write: impl FnMut() -> Result<T>) -> Result<T> {
+        match write() {
+            Err(e) if is_disk_full(&e) && self.release() => {
+                tracing::warn!("the log disk is full; using the room kept to close the run");
+                write()
+            }
+            r => r,
+        }
+    }
 }
 
 /// Where to resume from.
@@ -92,11 +170,17 @@ pub struct EnvConfig {
 }
 
 pub struct Environment {
-    ws: Workspace,
+    ws: Arc<Workspace>,
     env_log: PathBuf,
     trace: Trace,
     events: EventLog,
     store: Store,
+    /// Held while a snapshot named `step_final_files` is being written, by
+    /// `finish` or by the last-resort close after an interrupt.
+    final_lock: Arc<Mutex<()>>,
+    /// Set once `finish` has taken the final snapshot.
+    final_done: Arc<AtomicBool>,
+    reserve: Reserve,
     infos: Vec<&'static ActionInfo>,
     max_steps: u64,
     max_time: Duration,
@@ -104,8 +188,9 @@ pub struct Environment {
     started: Instant,
     models: Option<Models>,
     research_problem: String,
-    exec: ExecSetup,
-    repl: Option<actions::repl::Repl>,
+    exec: Arc<ExecSetup>,
+    /// The Python session; shared with the thread that runs an action.
+    repl: Arc<Mutex<Option<actions::repl::Repl>>>,
     interactive: bool,
     interrupt: Arc<AtomicBool>,
     finished: bool,
@@ -128,6 +213,7 @@ impl Environment {
             std::fs::create_dir_all(&d)
                 .with_context(|| format!("could not create {}", d.display()))?;
         }
+        let reserve = Reserve::take(&cfg.log_dir)?;
         let research_problem = cfg.task.research_problem()?;
         let prefix = match &cfg.resume {
             Some(r) => Some(resume::load(r, &cfg.log_dir)?),
@@ -178,6 +264,8 @@ impl Environment {
                         timestamp: rec.step.timestamp,
                         low_level_steps: rec.low_level.clone(),
                         snapshot: format!("traces/step_{i}_files"),
+                        skipped: Vec::new(),
+                        skipped_total: 0,
                     })?;
                 }
             }
@@ -207,11 +295,14 @@ impl Environment {
             interrupt: cfg.interrupt.clone(),
         };
         Ok(Environment {
-            ws,
+            ws: Arc::new(ws),
             env_log,
             trace,
             events,
             store,
+            final_lock: Arc::new(Mutex::new(())),
+            final_done: Arc::new(AtomicBool::new(false)),
+            reserve,
             infos,
             max_steps: cfg.max_steps,
             max_time: cfg.max_time,
@@ -219,8 +310,8 @@ impl Environment {
             started,
             models: cfg.models,
             research_problem,
-            exec,
-            repl: None,
+            exec: Arc::new(exec),
+            repl: Arc::new(Mutex::new(None)),
             interactive: cfg.interactive,
             interrupt: cfg.interrupt,
             finished: false,
@@ -308,11 +399,21 @@ impl Environment {
             observation: observation.clone(),
             timestamp: now(),
         };
+        let low_before = self.trace.low_level_steps().len();
         for l in &low {
             self.trace.push_low_level(l.clone());
         }
         self.trace.push_step(step.clone());
-        self.record(index, step, low).map_err(harness)?;
+        if let Err(e) = self.record(index, step, low) {
+            // Not recorded as complete (its snapshot or event line could
+            // not be written): not a step of the run.
+            self.trace.truncate(index, low_before);
+            return Err(harness(e));
+        }
+        // The step is complete; trace.json is a view of events.jsonl.
+        self.trace
+            .write(&self.env_log.join("trace.json"))
+            .map_err(harness)?;
         if let Some(e) = fatal {
             return Err(e);
         }
@@ -322,12 +423,11 @@ impl Environment {
         Ok(observation)
     }
 
-    /// Snapshot, then the event line (which marks the step complete), then
-    /// trace.json.
+    /// Snapshot, then the event line (which marks the step complete).
     fn record(&mut self, index: usize, step: Step, low: Vec<Step>) -> Result<()> {
         let snapshot = format!("step_{index}_files");
         let t0 = std::time::Instant::now();
-        self.store.snapshot(&self.ws, &snapshot)?;
+        let stats = self.store.snapshot(&self.ws, &snapshot)?;
         let t1 = t0.elapsed();
         self.events.append(&Event::Step {
             index,
@@ -336,17 +436,16 @@ impl Environment {
             timestamp: step.timestamp,
             low_level_steps: low,
             snapshot: format!("traces/{snapshot}"),
+            skipped: stats.skipped,
+            skipped_total: stats.skipped_total,
         })?;
-        let t2 = t0.elapsed();
-        let r = self.trace.write(&self.env_log.join("trace.json"));
         tracing::debug!(
             step = index,
             snapshot_us = t1.as_micros() as u64,
-            event_us = (t2 - t1).as_micros() as u64,
-            trace_us = (t0.elapsed() - t2).as_micros() as u64,
+            event_us = (t0.elapsed() - t1).as_micros() as u64,
             "step recorded"
         );
-        r
+        Ok(())
     }
 
     fn observe(
@@ -380,22 +479,63 @@ impl Environment {
             Some(t) => t.min(remaining),
             None => remaining,
         });
-        let mut ctx = Ctx {
-            ws: &self.ws,
+        // Actions backed by a model wait on it under the run's time; the
+        // others under the step's limit (what a command may run).
+        let limit = match info.family {
+            Family::Understand | Family::Edit | Family::ResearchLog => remaining,
+            _ => timeout.unwrap_or(remaining),
+        };
+        let job = ActionJob {
+            info,
+            args: args.clone(),
+            ws: self.ws.clone(),
             step: index,
             tool_log: self
                 .env_log
                 .join("tool_logs")
                 .join(format!("step_{index}_tool_log.log")),
-            low_level: low,
-            models: self.models.as_ref(),
-            research_problem: &self.research_problem,
-            exec: &self.exec,
+            models: self.models.clone(),
+            research_problem: self.research_problem.clone(),
+            exec: self.exec.clone(),
             timeout,
-            repl: &mut self.repl,
+            repl: self.repl.clone(),
             interactive: self.interactive,
         };
-        match actions::dispatch(info, args, &mut ctx) {
+        let result = match self.run_bounded(job, limit) {
+            Ok((result, mut done)) => {
+                low.append(&mut done);
+                result
+            }
+            Err(Abandoned::Panicked(msg)) => {
+                return (
+                    format!("EnvError: {} failed inside mlab", action.name),
+                    Some(harness(anyhow::anyhow!(
+                        "mlab failed unexpectedly while running {}: {msg}",
+                        action.name
+                    ))),
+                )
+            }
+            Err(Abandoned::Interrupted) => {
+                return (
+                    format!(
+                        "EnvError: {} was stopped because the run was interrupted.",
+                        action.name
+                    ),
+                    None,
+                )
+            }
+            Err(Abandoned::TimedOut) => {
+                return (
+                    format!(
+                        "EnvError: {} did not finish within its time limit of {:.0} s and was abandoned; its result, if any, is not part of this step.",
+                        action.name,
+                        limit.as_secs_f64()
+                    ),
+                    None,
+                )
+            }
+        };
+        match result {
             Ok(obs) => (obs, None),
             Err(ActionError::Env { msg, .. }) => (format!("EnvError: {msg}"), None),
             Err(ActionError::Invalid) => (format!("EnvError: {}", invalid_input(info)), None),
@@ -410,17 +550,91 @@ impl Environment {
         }
     }
 
+    /// Runs an action on a thread of its own and waits for it, but never
+    /// past `limit` plus [`GRACE_AFTER_LIMIT`], nor past
+    /// [`GRACE_AFTER_INTERRUPT`] once the run is interrupted: an action
+    /// blocked in the kernel (a read that never returns) cannot hold the
+    /// run. Commands and the Python session end at their own limit well
+    /// before; an abandoned action's Python session is stopped.
+    fn run_bounded(&mut self, job: ActionJob, limit: Duration) -> Result<ActionDone, Abandoned> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("mlab-action".into())
+            .spawn(move || {
+                let done = job.run();
+                let _ = tx.send(done);
+            });
+        if let Err(e) = spawned {
+            return Err(Abandoned::Panicked(format!(
+                "could not start a thread for the action: {e}"
+            )));
+        }
+        let hard = Instant::now() + limit + GRACE_AFTER_LIMIT;
+        let mut interrupted_at: Option<Instant> = None;
+        let abandoned = loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(done) => return Ok(done),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Abandoned::Panicked(
+                        "the action's thread ended without a result".into(),
+                    ))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if self.interrupt.load(Ordering::SeqCst) {
+                        let at = *interrupted_at.get_or_insert_with(Instant::now);
+                        if at.elapsed() >= GRACE_AFTER_INTERRUPT {
+                            break Abandoned::Interrupted;
+                        }
+                    }
+                    if Instant::now() >= hard {
+                        break Abandoned::TimedOut;
+                    }
+                }
+            }
+        };
+        // The abandoned thread keeps its handle on the session; a new
+        // handle starts empty, and the old session is stopped if it can be
+        // reached (else when the thread lets go of it).
+        let old = std::mem::replace(&mut self.repl, Arc::new(Mutex::new(None)));
+        if let Ok(mut session) = old.try_lock() {
+            session.take();
+        }
+        tracing::warn!("an action was abandoned: {abandoned:?}");
+        Err(abandoned)
+    }
+
     /// Ends the run: stops the Python session, takes `step_final_files`,
     /// and writes the end event, trace.json, overall_time.txt and (with an
-    /// error) error.txt. Safe to call once; later calls do nothing.
+    /// error) error.txt. Safe to call once; later calls do nothing. When
+    /// the log disk is full, the room kept at the start is used for the
+    /// closing files (the final snapshot is taken before, so it cannot eat
+    /// that room).
     pub fn finish(&mut self, exit_reason: &str, error: Option<&str>) -> Result<()> {
         if self.finished {
             return Ok(());
         }
         self.finished = true;
-        self.repl = None;
+        // Kills the session, frozen or not (an abandoned action may still
+        // hold it; it is stopped when that thread lets go).
+        if let Ok(mut session) = self.repl.try_lock() {
+            session.take();
+        }
         let mut problems = Vec::new();
         let reports: Vec<tamper::TamperReport> = self.tamper.iter().map(|b| b.check()).collect();
+        let final_stats = {
+            let _taking = self.final_lock.lock().unwrap_or_else(|p| p.into_inner());
+            match self.store.snapshot(&self.ws, "step_final_files") {
+                Ok(stats) => {
+                    self.final_done.store(true, Ordering::SeqCst);
+                    stats
+                }
+                Err(e) => {
+                    problems.push(format!("the final snapshot failed: {e:#}"));
+                    snapshot::Stats::default()
+                }
+            }
+        };
+        let reserve = &self.reserve;
         if !reports.is_empty() {
             let tampered = reports.iter().any(|r| !r.ok);
             self.tampered = Some(tampered);
@@ -430,32 +644,45 @@ impl Environment {
                 );
             }
             let text = serde_json::to_string_pretty(&reports).unwrap_or_default();
-            if let Err(e) = std::fs::write(self.env_log.join("tamper.json"), text) {
-                problems.push(format!("could not write tamper.json: {e}"));
+            let path = self.env_log.join("tamper.json");
+            if let Err(e) = reserve.with_room(|| Ok(trace::write_atomic(&path, text.as_bytes())?)) {
+                problems.push(format!("could not write tamper.json: {e:#}"));
             }
         }
-        if let Err(e) = self.store.snapshot(&self.ws, "step_final_files") {
-            problems.push(format!("the final snapshot failed: {e:#}"));
-        }
-        if let Err(e) = self.events.append(&Event::End {
+        let end = Event::End {
             time: chrono::Utc::now().to_rfc3339(),
             exit_reason: exit_reason.to_string(),
             error: error.map(String::from),
             steps: self.trace.steps().len(),
-        }) {
-            problems.push(format!("{e:#}"));
-        }
-        if let Err(e) = self.trace.write(&self.env_log.join("trace.json")) {
+            skipped: final_stats.skipped,
+            skipped_total: final_stats.skipped_total,
+        };
+        let events = &mut self.events;
+        if let Err(e) = reserve.with_room(|| events.append(&end)) {
             problems.push(format!("{e:#}"));
         }
         let secs = self.started.elapsed().as_secs_f64();
-        if let Err(e) = std::fs::write(self.env_log.join("overall_time.txt"), secs.to_string()) {
-            problems.push(format!("could not write overall_time.txt: {e}"));
+        let path = self.env_log.join("overall_time.txt");
+        if let Err(e) =
+            reserve.with_room(|| Ok(trace::write_atomic(&path, secs.to_string().as_bytes())?))
+        {
+            problems.push(format!("could not write overall_time.txt: {e:#}"));
         }
-        if let Some(err) = error {
-            if let Err(e) = std::fs::write(self.env_log.join("error.txt"), format!("{err}\n")) {
-                problems.push(format!("could not write error.txt: {e}"));
+        // error.txt names the run's error and what went wrong in closing.
+        let mut error_text: Vec<String> = error.map(String::from).into_iter().collect();
+        error_text.extend(problems.iter().cloned());
+        if !error_text.is_empty() {
+            let path = self.env_log.join("error.txt");
+            let text = format!("{}\n", error_text.join("\n"));
+            if let Err(e) = reserve.with_room(|| Ok(trace::write_atomic(&path, text.as_bytes())?)) {
+                problems.push(format!("could not write error.txt: {e:#}"));
             }
+        }
+        // Last: the largest file, and only a view of events.jsonl.
+        let path = self.env_log.join("trace.json");
+        let trace = &self.trace;
+        if let Err(e) = reserve.with_room(|| trace.write(&path)) {
+            problems.push(format!("{e:#}"));
         }
         if problems.is_empty() {
             Ok(())
@@ -464,11 +691,102 @@ impl Environment {
         }
     }
 
+    /// Runs `write` (run.json, say), using the room kept on the log disk
+    /// when the disk is full.
+    pub fn with_room<T>(&self, write: impl FnMut() -> Result<T>) -> Result<T> {
+        self.reserve.with_room(write)
+    }
+
+    /// Gives back the room kept on the log disk; call once the run's last
+    /// file is written.
+    pub fn release_reserve(&self) {
+        self.reserve.release();
+    }
+
+    /// What closes the run when mlab cannot wait for the agent loop any
+    /// longer after an interrupt (see `run::signals`): takes
+    /// `step_final_files` with a store of its own, unless `finish` is taking
+    /// it right now. Returns a note on what it could not do.
+    pub fn last_resort_snapshot(&self) -> Box<dyn FnOnce() -> Option<String> + Send> {
+        let ws = self.ws.clone();
+        let env_log = self.env_log.clone();
+        let lock = self.final_lock.clone();
+        let done = self.final_done.clone();
+        Box::new(move || {
+            if done.load(Ordering::SeqCst) {
+                return None;
+            }
+            let Ok(_taking) = lock.try_lock() else {
+                return Some("the final snapshot was still being taken when mlab stopped".into());
+            };
+            match Store::open(&env_log).and_then(|mut s| s.snapshot(&ws, "step_final_files")) {
+                Ok(_) => None,
+                Err(e) => Some(format!("the final snapshot failed: {e:#}")),
+            }
+        })
+    }
+
     /// Whether a read-only file (the prepared original, or the workspace's
     /// private copy of it) changed during the run; known after `finish`,
     /// `None` for a task without read-only files.
     pub fn tampered(&self) -> Option<bool> {
         self.tampered
+    }
+}
+
+/// How long an action may run past its limit (a command that is killed
+/// at its limit needs a moment to be reaped) before it is abandoned.
+pub const GRACE_AFTER_LIMIT: Duration = Duration::from_secs(5);
+
+/// How long an action may run after an interrupt before it is abandoned,
+/// leaving time for the final snapshot within the 5 s a Ctrl-C may take.
+pub const GRACE_AFTER_INTERRUPT: Duration = Duration::from_millis(1500);
+
+/// Why an action's result was not waited for.
+#[derive(Debug)]
+enum Abandoned {
+    TimedOut,
+    Interrupted,
+    Panicked(String),
+}
+
+/// An action's result and the primitive calls made during it.
+type ActionDone = (Result<String, ActionError>, Vec<Step>);
+
+/// Everything an action needs, owned, so that it can run on its own thread.
+struct ActionJob {
+    info: &'static ActionInfo,
+    args: serde_json::Map<String, serde_json::Value>,
+    ws: Arc<Workspace>,
+    step: usize,
+    tool_log: PathBuf,
+    models: Option<Models>,
+    research_problem: String,
+    exec: Arc<ExecSetup>,
+    timeout: Option<Duration>,
+    repl: Arc<Mutex<Option<actions::repl::Repl>>>,
+    interactive: bool,
+}
+
+impl ActionJob {
+    fn run(self) -> ActionDone {
+        let mut low = Vec::new();
+        let mut repl = self.repl.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ctx = Ctx {
+            ws: &self.ws,
+            step: self.step,
+            tool_log: self.tool_log.clone(),
+            low_level: &mut low,
+            models: self.models.as_ref(),
+            research_problem: &self.research_problem,
+            exec: &self.exec,
+            timeout: self.timeout,
+            repl: &mut repl,
+            interactive: self.interactive,
+        };
+        let result = actions::dispatch(self.info, &self.args, &mut ctx);
+        drop(repl);
+        (result, low)
     }
 }
 

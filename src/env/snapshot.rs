@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::workspace::Workspace;
@@ -65,14 +66,102 @@ struct Known {
     trusted: bool,
 }
 
-/// What one snapshot cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Most entries a snapshot's record names one by one; the rest are only
+/// counted (an agent can make millions of FIFOs).
+pub const MAX_SKIPPED_LISTED: usize = 100;
+
+/// An entry of the workspace that a snapshot left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Relative to the workspace (lossy for names that are not UTF-8).
+    pub path: String,
+    pub reason: String,
+}
+
+/// What one snapshot cost, and what it left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     pub files: u64,
     /// Files read and hashed (the rest were known by their stamp).
     pub hashed: u64,
     /// Bytes newly written into the store.
     pub stored_bytes: u64,
+    /// Entries left out (the first [`MAX_SKIPPED_LISTED`]).
+    pub skipped: Vec<Skipped>,
+    /// How many entries were left out in all.
+    pub skipped_total: u64,
+}
+
+impl Stats {
+    fn skip(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.skipped_total += 1;
+        if self.skipped.len() < MAX_SKIPPED_LISTED {
+            let s = Skipped {
+                path: path.into(),
+                reason: reason.into(),
+            };
+            tracing::info!("snapshot: left out {}: {}", s.path, s.reason);
+            self.skipped.push(s);
+        }
+    }
+}
+
+/// The log folder could not take a snapshot (its disk is full, read-only
+/// or failing): a fault of the harness, never of what the workspace holds.
+/// A snapshot that ends with this error is left as `<name>.incomplete`.
+#[derive(Debug, thiserror::Error)]
+#[error("could not write the snapshot into the log folder ({what}): {source}")]
+pub struct LogWriteError {
+    pub what: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl LogWriteError {
+    fn new(what: impl std::fmt::Display, source: std::io::Error) -> LogWriteError {
+        LogWriteError {
+            what: what.to_string(),
+            source,
+        }
+    }
+}
+
+/// Errors of writing into the log folder that come from the folder's disk
+/// rather than from the name being written: these stop the snapshot.
+fn is_log_disk_fault(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC)
+            | Some(libc::EDQUOT)
+            | Some(libc::EIO)
+            | Some(libc::EROFS)
+            | Some(libc::ENOMEM)
+            | Some(libc::EMFILE)
+            | Some(libc::ENFILE)
+    )
+}
+
+/// Why an entry that is not a file, folder or link is left out.
+fn kind_reason(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO (named pipe); snapshots hold only regular files, folders and links"
+    } else if ft.is_socket() {
+        "a socket; snapshots hold only regular files, folders and links"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "a device file; snapshots hold only regular files, folders and links"
+    } else {
+        "not a regular file, folder or link"
+    }
+}
+
+/// Why ingesting a file failed.
+enum IngestError {
+    /// The workspace file could not be read as a regular file (gone,
+    /// replaced, unreadable): the entry is left out.
+    Source(String),
+    /// The store could not be written: the snapshot fails.
+    Store(LogWriteError),
 }
 
 pub struct Store {
@@ -106,21 +195,36 @@ impl Store {
     /// Hashes the workspace into the store without making a snapshot, so
     /// that the first step's snapshot only links.
     pub fn prime(&mut self, ws: &Workspace) -> Result<Stats> {
-        self.walk(ws, None)
+        Ok(self.walk(ws, None)?)
     }
 
-    /// Writes `traces/<name>/` for the workspace as it is now.
+    /// Writes `traces/<name>/` for the workspace as it is now. Whatever the
+    /// workspace holds, this fails only when the log folder cannot be
+    /// written ([`LogWriteError`]); entries that cannot be stored are left
+    /// out and listed in the returned stats. A failed snapshot is left as
+    /// `<name>.incomplete`, so it is never taken for a complete one.
     pub fn snapshot(&mut self, ws: &Workspace, name: &str) -> Result<Stats> {
         let dest = self.traces.join(name);
-        if std::fs::symlink_metadata(&dest).is_ok() {
-            // Left by an earlier attempt at this step; its files are links
-            // into the store, which keeps the contents.
-            std::fs::remove_dir_all(&dest)
-                .with_context(|| format!("could not replace {}", dest.display()))?;
+        // Written under this name and renamed when complete, so that a
+        // snapshot cut short (a full disk, mlab killed) never passes for a
+        // complete one.
+        let partial = self.traces.join(format!("{name}.incomplete"));
+        for old in [&dest, &partial] {
+            if std::fs::symlink_metadata(old).is_ok() {
+                // Left by an earlier attempt at this step; its files are
+                // links into the store, which keeps the contents.
+                std::fs::remove_dir_all(old)
+                    .with_context(|| format!("could not replace {}", old.display()))?;
+            }
         }
-        std::fs::create_dir_all(&dest)
-            .with_context(|| format!("could not create {}", dest.display()))?;
-        self.walk(ws, Some(&dest))
+        std::fs::create_dir_all(&partial)
+            .map_err(|e| LogWriteError::new(format!("creating {}", partial.display()), e))?;
+        // The stamps of a failed walk are not kept: the next snapshot reads
+        // every file again.
+        let stats = self.walk(ws, Some(&partial))?;
+        std::fs::rename(&partial, &dest)
+            .map_err(|e| LogWriteError::new(format!("completing {}", dest.display()), e))?;
+        Ok(stats)
     }
 
     /// Adds every file of the folder `dir` (e.g. a snapshot of another run)
@@ -140,7 +244,11 @@ impl Store {
             } else if ft.is_symlink() {
                 std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &to)?;
             } else if ft.is_file() {
-                let (hash, new) = self.ingest(entry.path())?;
+                let (hash, new) = match self.ingest(entry.path()) {
+                    Ok(x) => x,
+                    Err(IngestError::Source(e)) => anyhow::bail!(e),
+                    Err(IngestError::Store(e)) => return Err(e.into()),
+                };
                 stats.files += 1;
                 stats.hashed += 1;
                 stats.stored_bytes += new;
@@ -150,18 +258,30 @@ impl Store {
         Ok(stats)
     }
 
-    fn walk(&mut self, ws: &Workspace, dest: Option<&Path>) -> Result<Stats> {
+    fn walk(&mut self, ws: &Workspace, dest: Option<&Path>) -> Result<Stats, LogWriteError> {
         let root = ws.root();
         let mut stats = Stats::default();
         let mut seen: HashMap<String, Known> = HashMap::with_capacity(self.known.len());
-        let walk = walkdir::WalkDir::new(root).follow_links(false).min_depth(1);
-        for entry in walk {
+        let mut walk = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .min_depth(1)
+            .into_iter();
+        while let Some(entry) = walk.next() {
             let entry = match entry {
                 Ok(e) => e,
-                // A file removed while walking, or a folder we may not read:
-                // the snapshot holds what could be read.
+                // A file removed while walking, a folder we may not read, a
+                // path too long to open: the snapshot holds the rest.
                 Err(e) => {
-                    tracing::warn!("snapshot: skipping an entry: {e}");
+                    let rel = e
+                        .path()
+                        .and_then(|p| p.strip_prefix(root).ok())
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "(unknown entry)".into());
+                    let why = e
+                        .io_error()
+                        .map(|io| format!("could not be read: {io}"))
+                        .unwrap_or_else(|| format!("could not be read: {e}"));
+                    stats.skip(rel, why);
                     continue;
                 }
             };
@@ -170,7 +290,13 @@ impl Store {
             let ft = entry.file_type();
             if ft.is_dir() {
                 if let Some(d) = dest {
-                    std::fs::create_dir_all(d.join(rel_path))?;
+                    if let Err(e) = std::fs::create_dir_all(d.join(rel_path)) {
+                        if is_log_disk_fault(&e) {
+                            return Err(LogWriteError::new(format!("folder {rel}"), e));
+                        }
+                        stats.skip(rel, format!("the folder could not be stored: {e}"));
+                        walk.skip_current_dir();
+                    }
                 }
                 continue;
             }
@@ -181,34 +307,47 @@ impl Store {
                 // Kept as a link when it leads somewhere inside the workspace;
                 // a link out is never followed into the log.
                 if let (Some(d), Ok(_)) = (dest, ws.resolve(&rel)) {
-                    let target = std::fs::read_link(entry.path())?;
-                    std::os::unix::fs::symlink(target, d.join(rel_path))?;
+                    let target = match std::fs::read_link(entry.path()) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            stats.skip(rel, format!("the link could not be read: {e}"));
+                            continue;
+                        }
+                    };
+                    if let Err(e) = std::os::unix::fs::symlink(target, d.join(rel_path)) {
+                        if is_log_disk_fault(&e) {
+                            return Err(LogWriteError::new(format!("link {rel}"), e));
+                        }
+                        stats.skip(rel, format!("the link could not be stored: {e}"));
+                    }
                 }
                 continue;
             }
             if !ft.is_file() {
+                stats.skip(rel, kind_reason(&ft));
                 continue;
             }
             let meta = match entry.metadata() {
                 Ok(m) => m,
-                Err(_) => continue,
+                Err(e) => {
+                    stats.skip(rel, format!("could not be read: {e}"));
+                    continue;
+                }
             };
             let stamp = Stamp::of(&meta);
-            let hash = match self.known.get(&rel) {
-                Some(k) if k.trusted && k.stamp == stamp => {
-                    seen.insert(rel, k.clone());
-                    k.hash.clone()
-                }
+            let (hash, known) = match self.known.get(&rel) {
+                Some(k) if k.trusted && k.stamp == stamp => (k.hash.clone(), k.clone()),
                 _ => {
                     let started = SystemTime::now();
                     let (hash, new) = match self.ingest(entry.path()) {
                         Ok(x) => x,
-                        // Unreadable, or gone since the walk saw it: the
-                        // snapshot holds everything else.
-                        Err(e) => {
-                            tracing::warn!("snapshot: skipping {rel}: {e:#}");
+                        // Unreadable, or gone or replaced since the walk saw
+                        // it: the snapshot holds everything else.
+                        Err(IngestError::Source(why)) => {
+                            stats.skip(rel, why);
                             continue;
                         }
+                        Err(IngestError::Store(e)) => return Err(e),
                     };
                     stats.hashed += 1;
                     stats.stored_bytes += new;
@@ -217,21 +356,25 @@ impl Store {
                     // mtime to a time after `started`, so a settled mtime
                     // cannot come back unchanged.
                     let trusted = is_settled(stamp.mtime_ns, started);
-                    seen.insert(
-                        rel,
-                        Known {
-                            stamp,
-                            hash: hash.clone(),
-                            trusted,
-                        },
-                    );
-                    hash
+                    let k = Known {
+                        stamp,
+                        hash: hash.clone(),
+                        trusted,
+                    };
+                    (hash, k)
                 }
             };
-            stats.files += 1;
             if let Some(d) = dest {
-                self.link(&hash, &d.join(rel_path))?;
+                if let Err(e) = self.link(&hash, &d.join(rel_path)) {
+                    if is_log_disk_fault(&e) {
+                        return Err(LogWriteError::new(format!("file {rel}"), e));
+                    }
+                    stats.skip(rel, format!("the file could not be stored: {e}"));
+                    continue;
+                }
             }
+            stats.files += 1;
+            seen.insert(rel, known);
         }
         // Files that are gone are forgotten.
         self.known = seen;
@@ -239,45 +382,79 @@ impl Store {
     }
 
     /// Puts the content of `src` into the store; returns its hash and the
-    /// bytes newly stored (0 when the store had it).
-    fn ingest(&mut self, src: &Path) -> Result<(String, u64)> {
-        let size = std::fs::metadata(src)?.len();
-        if size > HASH_FIRST {
-            let hash = hash_file(src)?;
+    /// bytes newly stored (0 when the store had it). Only a regular file is
+    /// read: the name is opened without following a link and without
+    /// blocking (a FIFO swapped in would otherwise wait for a writer), and
+    /// what was opened is checked.
+    fn ingest(&mut self, src: &Path) -> Result<(String, u64), IngestError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let source = |e: std::io::Error| IngestError::Source(format!("could not be read: {e}"));
+        let mut input = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(src)
+            .map_err(source)?;
+        let meta = input.metadata().map_err(source)?;
+        if !meta.is_file() {
+            return Err(IngestError::Source(
+                "it was replaced by something that is not a regular file while the snapshot was taken"
+                    .into(),
+            ));
+        }
+        if meta.len() > HASH_FIRST {
+            let hash = hash_reader(&mut input).map_err(source)?;
             if self.store_path(&hash).exists() {
                 return Ok((hash, 0));
             }
+            use std::io::{Seek, SeekFrom};
+            input.seek(SeekFrom::Start(0)).map_err(source)?;
         }
-        let mut input =
-            File::open(src).with_context(|| format!("could not read {}", src.display()))?;
-        self.tmp_counter += 1;
-        let tmp = self
-            .store
-            .join(format!("tmp-{}-{}", std::process::id(), self.tmp_counter));
-        let mut out =
-            File::create(&tmp).with_context(|| format!("could not write {}", tmp.display()))?;
+        // One counter for every store of the process: the last-resort close
+        // after an interrupt may ingest while the run's own store does.
+        static TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.store.join(format!("tmp-{}-{n}", std::process::id()));
+        let result = self.copy_in(&mut input, &tmp);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn copy_in(&mut self, input: &mut File, tmp: &Path) -> Result<(String, u64), IngestError> {
+        let store_err = |what: &str, e: std::io::Error| {
+            IngestError::Store(LogWriteError::new(format!("{what} {}", tmp.display()), e))
+        };
+        let mut out = File::create(tmp).map_err(|e| store_err("creating", e))?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         let mut total = 0u64;
         loop {
-            let n = input.read(&mut buf)?;
+            let n = match input.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(IngestError::Source(format!("could not be read: {e}"))),
+            };
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
+            out.write_all(&buf[..n])
+                .map_err(|e| store_err("writing", e))?;
             total += n as u64;
         }
         drop(out);
         let hash = hex::encode(hasher.finalize());
         let final_path = self.store_path(&hash);
         if final_path.exists() {
-            std::fs::remove_file(&tmp)?;
+            let _ = std::fs::remove_file(tmp);
             return Ok((hash, 0));
         }
-        std::fs::create_dir_all(final_path.parent().expect("has parent"))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))?;
-        std::fs::rename(&tmp, &final_path)?;
+        let parent = final_path.parent().expect("has parent");
+        std::fs::create_dir_all(parent).map_err(|e| store_err("creating the folder for", e))?;
+        std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o444))
+            .map_err(|e| store_err("protecting", e))?;
+        std::fs::rename(tmp, &final_path).map_err(|e| store_err("storing", e))?;
         Ok((hash, total))
     }
 
@@ -286,7 +463,7 @@ impl Store {
     }
 
     /// Hard-links the stored content `hash` at `to`.
-    fn link(&mut self, hash: &str, to: &Path) -> Result<()> {
+    fn link(&mut self, hash: &str, to: &Path) -> std::io::Result<()> {
         let from = self
             .current
             .get(hash)
@@ -298,15 +475,16 @@ impl Store {
                 // Start a fresh copy of this content for further links.
                 self.tmp_counter += 1;
                 let next = from.with_file_name(format!("{hash}.{}", self.tmp_counter));
-                std::fs::copy(&from, &next)?;
+                if let Err(e) = std::fs::copy(&from, &next) {
+                    let _ = std::fs::remove_file(&next);
+                    return Err(e);
+                }
                 std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o444))?;
                 std::fs::hard_link(&next, to)?;
                 self.current.insert(hash.to_string(), next);
                 Ok(())
             }
-            Err(e) => {
-                Err(e).with_context(|| format!("could not link {} into the snapshot", to.display()))
-            }
+            Err(e) => Err(e),
         }
     }
 }
@@ -319,8 +497,7 @@ fn is_settled(stamp_ns: i128, started: SystemTime) -> bool {
     stamp_ns + (RACY.as_nanos() as i128) < started_ns
 }
 
-fn hash_file(p: &Path) -> Result<String> {
-    let mut f = File::open(p).with_context(|| format!("could not read {}", p.display()))?;
+fn hash_reader(f: &mut File) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

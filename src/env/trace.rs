@@ -78,6 +78,15 @@ impl Trace {
         self.steps.push(step);
     }
 
+    /// Drops steps and low-level steps past the given counts (a step that
+    /// could not be recorded is not part of the run).
+    pub fn truncate(&mut self, steps: usize, low_level_steps: usize) {
+        self.steps.truncate(steps);
+        self.steps_json.truncate(steps);
+        self.low_level_steps.truncate(low_level_steps);
+        self.low_json.truncate(low_level_steps);
+    }
+
     pub fn push_low_level(&mut self, step: Step) {
         self.low_json.push(pretty(&step, 2));
         self.low_level_steps.push(step);
@@ -147,11 +156,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         name.push(".tmp");
         path.with_file_name(name)
     };
-    {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("could not write {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("could not write {}", tmp.display()))?;
+    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes));
+    if let Err(e) = written {
+        // A half-written temporary file would hold space a full disk needs.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::Error::new(e).context(format!("could not write {}", tmp.display())));
     }
     std::fs::rename(&tmp, path).with_context(|| format!("could not replace {}", path.display()))
 }

@@ -93,14 +93,19 @@ pub fn extra_flags(run: &Run) -> Extra {
     }
 }
 
-/// Whether the run ended for a reason outside the agent: the harness
-/// failed or the LLM could not be reached.
+/// Whether the run ended for a reason outside the agent (mlab failed, the
+/// log disk filled up, the model provider could not be reached). run.json
+/// says so itself (`infra_failure`, with `infra_reason`); runs of mlab
+/// versions that did not write it are judged by their exit reason.
 pub fn infra_failure(run: &Run, extra: &Extra) -> bool {
     match run.layout {
-        RunLayout::Mlab => matches!(
-            run.meta.get("exit_reason").and_then(Value::as_str),
-            Some("harness_error") | Some("llm_error")
-        ),
+        RunLayout::Mlab => match run.meta.get("infra_failure").and_then(Value::as_bool) {
+            Some(explicit) => explicit,
+            None => matches!(
+                run.meta.get("exit_reason").and_then(Value::as_str),
+                Some("harness_error") | Some("llm_error") | Some("disk_full")
+            ),
+        },
         RunLayout::Original => extra.connection_error,
     }
 }
@@ -183,5 +188,31 @@ mod tests {
         let x = extra_flags(&run);
         assert!(x.json_error && x.oom_error && !x.error && !x.connection_error);
         assert_eq!(total_time(&run), 12.5);
+    }
+
+    #[test]
+    fn infra_failure_follows_run_json_classification() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path().join("run");
+        std::fs::create_dir_all(r.join("env_log")).unwrap();
+        let judge = |meta: serde_json::Value| {
+            std::fs::write(r.join("run.json"), meta.to_string()).unwrap();
+            let run = Run::load(&r, RunLayout::Mlab).unwrap();
+            infra_failure(&run, &extra_flags(&run))
+        };
+        // The run's own word wins over its exit reason.
+        assert!(!judge(
+            serde_json::json!({"exit_reason": "harness_error", "infra_failure": false})
+        ));
+        assert!(judge(
+            serde_json::json!({"exit_reason": "disk_full", "infra_failure": true, "infra_reason": "log_disk_full"})
+        ));
+        assert!(!judge(
+            serde_json::json!({"exit_reason": "agent_error", "infra_failure": false})
+        ));
+        // Older run.json files without the field.
+        assert!(judge(serde_json::json!({"exit_reason": "disk_full"})));
+        assert!(judge(serde_json::json!({"exit_reason": "harness_error"})));
+        assert!(!judge(serde_json::json!({"exit_reason": "max_steps"})));
     }
 }

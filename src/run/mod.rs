@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::{GlobalArgs, LlmArgs, RunArgs, SandboxArgs};
 use crate::env::workspace::{self, ReadOnlyMode};
-use crate::env::{EnvConfig, Environment, HarnessError, Interrupted, ResumeFrom};
+use crate::env::{is_disk_full, EnvConfig, Environment, HarnessError, Interrupted, ResumeFrom};
 use crate::llm::{LlmError, Models};
 use crate::sandbox::Sandbox;
 use crate::task::discover;
@@ -97,6 +97,20 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     record.flags["work_dir"] = serde_json::json!(work_dir.display().to_string());
     keep_previous_record(&args.log_dir)?;
     record.write(&args.log_dir)?;
+    // Until the environment exists, an interrupt that the setup does not
+    // notice in time still leaves a closed run.json.
+    {
+        let mut early = record.clone();
+        let log_dir = args.log_dir.clone();
+        signals::set_last_resort(Box::new(move || {
+            early.set_end(
+                ExitReason::Interrupted,
+                Some("the run was interrupted while it was being set up".into()),
+            );
+            let _ = early.write(&log_dir);
+            let _ = std::fs::remove_file(log_dir.join(".mlab-reserve"));
+        }));
+    }
     let py = python::resolve(args.python.as_deref());
     let cfg = EnvConfig {
         task,
@@ -119,25 +133,44 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     let mut env = match Environment::start(cfg) {
         Ok(env) => env,
         Err(e) => {
-            record.end_time = Some(chrono::Utc::now().to_rfc3339());
-            record.exit_reason = Some(ExitReason::HarnessError);
-            record.error = Some(format!("{e:#}"));
+            let reason = if is_disk_full(&e) {
+                ExitReason::DiskFull
+            } else {
+                ExitReason::HarnessError
+            };
+            record.set_end(reason, Some(format!("{e:#}")));
             let _ = record.write(&args.log_dir);
             return Err(e.context("could not set up the environment"));
         }
     };
+    signals::set_last_resort(last_resort_close(&env, &record, &args.log_dir));
 
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.run(&mut env)));
     let (reason, error) = classify(&env, outcome);
     let finished = env.finish(reason.as_str(), error.as_deref());
     let (reason, error) = match finished {
         Ok(()) => (reason, error),
-        Err(e) => (ExitReason::HarnessError, Some(format!("{e:#}"))),
+        Err(e) => {
+            let closing = format!("{e:#}");
+            let error = Some(match error {
+                Some(first) => format!("{first}; then, while closing the run: {closing}"),
+                None => closing,
+            });
+            // A fault outside the agent found while closing outranks how
+            // the agent's part ended; a run that already ended for such a
+            // fault keeps its first reason.
+            let reason = if reason.infra_reason().is_some() {
+                reason
+            } else if is_disk_full(&e) {
+                ExitReason::DiskFull
+            } else {
+                ExitReason::HarnessError
+            };
+            (reason, error)
+        }
     };
-    record.end_time = Some(chrono::Utc::now().to_rfc3339());
     record.steps = env.steps_taken();
-    record.exit_reason = Some(reason);
-    record.error = error.clone();
+    record.set_end(reason, error.clone());
     record.tampered = env.tampered();
     if let Some(m) = env.models() {
         let (usage, cost) = m.totals();
@@ -148,7 +181,10 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         record.cost_usd = cost;
         record.llm_calls = m.calls();
     }
-    record.write(&args.log_dir)?;
+    signals::disarm();
+    let written = env.with_room(|| record.write(&args.log_dir));
+    env.release_reserve();
+    written?;
 
     let summary = format!(
         "run ended: {} after {} steps; logs in {}",
@@ -164,6 +200,56 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         ExitReason::Interrupted => ExitCode::from(130),
         r if r.is_normal() => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
+    })
+}
+
+/// What the signal watchdog does when the run has not closed itself in
+/// time after an interrupt: the final snapshot if it can, the end event,
+/// overall_time.txt, error.txt and run.json, all marked interrupted.
+fn last_resort_close(
+    env: &Environment,
+    record: &RunRecord,
+    log_dir: &Path,
+) -> Box<dyn FnOnce() + Send> {
+    let snapshot = env.last_resort_snapshot();
+    let mut record = record.clone();
+    let log_dir = log_dir.to_path_buf();
+    let started = std::time::Instant::now();
+    Box::new(move || {
+        let env_log = log_dir.join("env_log");
+        let note = snapshot();
+        let steps = crate::env::events::read_steps(&env_log.join("events.jsonl"))
+            .map(|s| s.len())
+            .unwrap_or(0);
+        let mut error = String::from(
+            "the run was interrupted, and mlab closed it without waiting longer for what it was doing",
+        );
+        if let Some(n) = note {
+            error.push_str(&format!(" ({n})"));
+        }
+        if let Ok(mut events) = crate::env::events::EventLog::open(&env_log.join("events.jsonl")) {
+            let _ = events.append(&crate::env::events::Event::End {
+                time: chrono::Utc::now().to_rfc3339(),
+                exit_reason: ExitReason::Interrupted.as_str().into(),
+                error: Some(error.clone()),
+                steps,
+                skipped: Vec::new(),
+                skipped_total: 0,
+            });
+        }
+        let time = env_log.join("overall_time.txt");
+        if !time.exists() {
+            let secs = started.elapsed().as_secs_f64().to_string();
+            let _ = crate::env::trace::write_atomic(&time, secs.as_bytes());
+        }
+        let _ = crate::env::trace::write_atomic(
+            &env_log.join("error.txt"),
+            format!("{error}\n").as_bytes(),
+        );
+        record.steps = steps;
+        record.set_end(ExitReason::Interrupted, Some(error));
+        let _ = record.write(&log_dir);
+        let _ = std::fs::remove_file(log_dir.join(".mlab-reserve"));
     })
 }
 
@@ -190,6 +276,8 @@ fn classify(
             let text = format!("{e:#}");
             let reason = if e.downcast_ref::<Interrupted>().is_some() {
                 ExitReason::Interrupted
+            } else if is_disk_full(&e) {
+                ExitReason::DiskFull
             } else if e.downcast_ref::<actions::ActionsExhausted>().is_some() {
                 ExitReason::ActionsExhausted
             } else if e.downcast_ref::<HarnessError>().is_some() {

@@ -28,6 +28,8 @@ pub enum ExitReason {
     Budget,
     Interrupted,
     HarnessError,
+    /// The disk of the log folder filled up.
+    DiskFull,
 }
 
 impl ExitReason {
@@ -43,6 +45,22 @@ impl ExitReason {
             ExitReason::Budget => "budget",
             ExitReason::Interrupted => "interrupted",
             ExitReason::HarnessError => "harness_error",
+            ExitReason::DiskFull => "disk_full",
+        }
+    }
+
+    /// Why a run that ended this way is an infrastructure failure (left
+    /// out of success rates), or None when it counts for or against the
+    /// agent. Only faults outside the agent count: mlab's own failures, the
+    /// log disk, the model provider. What the agent did to its workspace
+    /// can never make a harness error (snapshots skip what they cannot
+    /// store), so it is judged like any other run.
+    pub fn infra_reason(self) -> Option<&'static str> {
+        match self {
+            ExitReason::HarnessError => Some("harness_error"),
+            ExitReason::DiskFull => Some("log_disk_full"),
+            ExitReason::LlmError => Some("model_provider"),
+            _ => None,
         }
     }
 
@@ -86,6 +104,12 @@ pub struct RunRecord {
     pub steps: usize,
     pub exit_reason: Option<ExitReason>,
     pub error: Option<String>,
+    /// Whether eval leaves the run out of success rates as an
+    /// infrastructure failure; null until the run has ended.
+    pub infra_failure: Option<bool>,
+    /// Which fault outside the agent ended the run (see
+    /// [`ExitReason::infra_reason`]).
+    pub infra_reason: Option<String>,
     pub tokens: Tokens,
     pub cost_usd: f64,
     pub tampered: Option<bool>,
@@ -111,12 +135,23 @@ impl RunRecord {
             steps: 0,
             exit_reason: None,
             error: None,
+            infra_failure: None,
+            infra_reason: None,
             tokens: Tokens::default(),
             cost_usd: 0.0,
             tampered: None,
             config: crate::llm::config_identity(agent, &args.llm),
             llm_calls: 0,
         }
+    }
+
+    /// Sets how the run ended, with its infrastructure classification.
+    pub fn set_end(&mut self, reason: ExitReason, error: Option<String>) {
+        self.end_time = Some(chrono::Utc::now().to_rfc3339());
+        self.exit_reason = Some(reason);
+        self.error = error;
+        self.infra_failure = Some(reason.infra_reason().is_some());
+        self.infra_reason = reason.infra_reason().map(String::from);
     }
 
     pub fn write(&self, log_dir: &Path) -> Result<()> {

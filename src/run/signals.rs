@@ -5,9 +5,18 @@
 //! The signals are blocked in every thread and taken by one thread with
 //! `sigwait`, so no code runs inside a signal handler. Child processes
 //! start with an empty signal mask (the standard library resets it).
+//!
+//! The run must close within 5 s of the first signal whatever it was doing.
+//! The environment abandons an action that does not end soon after the
+//! interrupt, so the run's own close normally takes well under that. As a
+//! last resort, a watchdog started by the first signal closes the run
+//! itself [`CLOSE_WITHIN`] after it (final snapshot where possible,
+//! run.json with its exit reason) and ends mlab, so that nothing (an agent
+//! blocked in a model call, a stuck file system call) can hold it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{SigSet, Signal};
@@ -36,6 +45,9 @@ pub fn install() -> Result<Arc<AtomicBool>> {
                     "\nmlab: {sig}: stopping the run after its final snapshot (send it again to stop at once)"
                 );
                 kill_child_groups();
+                let _ = std::thread::Builder::new()
+                    .name("close-watchdog".into())
+                    .spawn(watchdog);
             }
         })
         .context("could not start the signal thread")?;
@@ -72,4 +84,70 @@ pub fn kill_child_groups() {
             crate::sandbox::kill_group(pgrp);
         }
     }
+}
+
+/// How long after the first signal the watchdog closes the run itself.
+pub const CLOSE_WITHIN: Duration = Duration::from_millis(3800);
+
+enum LastResort {
+    Unset,
+    Armed(Box<dyn FnOnce() + Send>),
+    /// The watchdog is closing the run.
+    Fired,
+    /// The run is closing itself.
+    Disarmed,
+}
+
+fn last_resort() -> &'static Mutex<LastResort> {
+    static L: Mutex<LastResort> = Mutex::new(LastResort::Unset);
+    &L
+}
+
+/// Sets what the watchdog does to close the run when the run's own close
+/// has not happened in time (writes run.json, takes what final snapshot it
+/// can). Replaces an earlier one.
+pub fn set_last_resort(close: Box<dyn FnOnce() + Send>) {
+    let mut l = last_resort().lock().unwrap_or_else(|p| p.into_inner());
+    if !matches!(*l, LastResort::Fired) {
+        *l = LastResort::Armed(close);
+    }
+}
+
+/// Called by the run before it writes its closing run.json. When the
+/// watchdog is already closing the run, the caller must write nothing
+/// more: it then waits here for the watchdog to end mlab.
+pub fn disarm() {
+    let mut l = last_resort().lock().unwrap_or_else(|p| p.into_inner());
+    if matches!(*l, LastResort::Fired) {
+        drop(l);
+        loop {
+            std::thread::park();
+        }
+    }
+    *l = LastResort::Disarmed;
+}
+
+fn watchdog() {
+    std::thread::sleep(CLOSE_WITHIN);
+    let close = {
+        let mut l = last_resort().lock().unwrap_or_else(|p| p.into_inner());
+        match std::mem::replace(&mut *l, LastResort::Fired) {
+            LastResort::Armed(f) => Some(f),
+            // The run is writing its last file: give it a moment.
+            LastResort::Disarmed => {
+                *l = LastResort::Disarmed;
+                None
+            }
+            _ => None,
+        }
+    };
+    match close {
+        Some(f) => {
+            eprintln!("mlab: the run did not close in time after the interrupt; closing it now");
+            kill_child_groups();
+            f();
+        }
+        None => std::thread::sleep(Duration::from_millis(1000)),
+    }
+    std::process::exit(130);
 }

@@ -93,7 +93,16 @@ pub fn execute_script(args: &Map<String, Value>, ctx: &mut Ctx) -> Result<String
     let policy = script_policy(ctx.ws, ctx.exec, ctx.timeout);
     let mut out = BoundedText::default();
     let mut err = BoundedText::default();
-    let mut log = ctx.exec.run_log.lock().unwrap_or_else(|p| p.into_inner());
+    // A handle of its own on the run's log, so that the shared one is not
+    // held while the script runs (an abandoned script would hold it for
+    // good, and the Python session writes there too).
+    let mut log: Box<dyn Write> = {
+        let shared = ctx.exec.run_log.lock().unwrap_or_else(|p| p.into_inner());
+        match shared.try_clone() {
+            Ok(f) => Box::new(f),
+            Err(_) => Box::new(std::io::sink()),
+        }
+    };
     let _ = writeln!(log, "[mlab] step {}: python -u {}", ctx.step, r.rel);
     let mut stderr = std::io::stderr();
     let outcome = {

@@ -8,6 +8,13 @@
 //! and answers on one marked line. A call that runs past its time limit, or
 //! a run interrupted by the user, kills the session's process group; the
 //! next call starts a fresh session.
+//!
+//! Between calls the session is frozen: every process of it (the process
+//! tree under the one mlab started, and its process group) is stopped with
+//! SIGSTOP once a call returns and continued at the next call, so no code
+//! the agent left running (a thread, a background process) can touch the
+//! workspace while mlab snapshots it or works on it. A session that cannot
+//! be frozen is ended. A frozen session is killed like a running one.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -16,6 +23,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::{Map, Value};
 
 use super::{text_arg, ActionError, Ctx};
@@ -84,12 +93,165 @@ pub struct Repl {
     child: Child,
     stdin: ChildStdin,
     lines: Receiver<Vec<u8>>,
+    /// Processes stopped by [`Repl::freeze`].
+    frozen: Vec<i32>,
 }
 
 impl Drop for Repl {
     fn drop(&mut self) {
-        sandbox::kill_group(self.child.id() as i32);
+        let root = self.child.id() as i32;
+        // Whatever left the process group is still in the tree (or was
+        // frozen): killed too. SIGKILL ends stopped processes as well.
+        let procs = read_procs();
+        let mut doomed = session_processes(root, &procs);
+        doomed.extend(still_stopped(&self.frozen, &procs));
+        for pid in doomed {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        sandbox::kill_group(root);
         let _ = self.child.wait();
+    }
+}
+
+/// How long stopping a session may take before it is ended instead.
+const FREEZE_WITHIN: Duration = Duration::from_secs(2);
+
+/// A process as /proc tells it: parent, process group, state letter.
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+    state: char,
+}
+
+fn read_procs() -> Vec<Proc> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp ..."; comm may hold spaces and parens.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let (Some(state), Some(ppid), Some(pgrp)) = (
+            f.first().and_then(|s| s.chars().next()),
+            f.get(1).and_then(|s| s.parse().ok()),
+            f.get(2).and_then(|s| s.parse().ok()),
+        ) else {
+            continue;
+        };
+        out.push(Proc {
+            pid,
+            ppid,
+            pgrp,
+            state,
+        });
+    }
+    out
+}
+
+/// The session's processes: `root`, everything below it, and its process
+/// group (which also holds processes whose parent has exited).
+fn session_processes(root: i32, procs: &[Proc]) -> Vec<i32> {
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        for p in procs {
+            if p.ppid == parent && !found.contains(&p.pid) {
+                found.push(p.pid);
+            }
+        }
+        i += 1;
+    }
+    for p in procs {
+        if p.pgrp == root && !found.contains(&p.pid) {
+            found.push(p.pid);
+        }
+    }
+    found
+}
+
+/// The processes of `frozen` that are still stopped: one that is not was
+/// ended by someone else, and its number may now be another process's.
+fn still_stopped(frozen: &[i32], procs: &[Proc]) -> Vec<i32> {
+    frozen
+        .iter()
+        .copied()
+        .filter(|pid| {
+            procs
+                .iter()
+                .any(|p| p.pid == *pid && (p.state == 'T' || p.state == 't'))
+        })
+        .collect()
+}
+
+impl Repl {
+    /// Stops every process of the session and waits until each one is
+    /// stopped (state T), taking in processes started meanwhile. Err when
+    /// that did not happen within [`FREEZE_WITHIN`].
+    pub fn freeze(&mut self) -> Result<(), String> {
+        let root = self.child.id() as i32;
+        let until = Instant::now() + FREEZE_WITHIN;
+        loop {
+            let procs = read_procs();
+            let members = session_processes(root, &procs);
+            let mut running = 0;
+            for pid in members {
+                let state = procs.iter().find(|p| p.pid == pid).map(|p| p.state);
+                match state {
+                    // Gone, a zombie, or already stopped.
+                    None | Some('Z') | Some('X') | Some('x') | Some('T') | Some('t') => {
+                        if state.is_some_and(|s| s == 'T' || s == 't')
+                            && !self.frozen.contains(&pid)
+                        {
+                            self.frozen.push(pid);
+                        }
+                    }
+                    Some(_) => {
+                        running += 1;
+                        if kill(Pid::from_raw(pid), Signal::SIGSTOP).is_ok()
+                            && !self.frozen.contains(&pid)
+                        {
+                            self.frozen.push(pid);
+                        }
+                    }
+                }
+            }
+            if running == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                return Err(format!(
+                    "{running} of its processes could not be stopped within {} s",
+                    FREEZE_WITHIN.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Continues what [`Repl::freeze`] stopped.
+    pub fn thaw(&mut self) {
+        let root = self.child.id() as i32;
+        let procs = read_procs();
+        let mut all = still_stopped(&std::mem::take(&mut self.frozen), &procs);
+        for pid in session_processes(root, &procs) {
+            if !all.contains(&pid) {
+                all.push(pid);
+            }
+        }
+        for pid in all {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+        }
     }
 }
 
@@ -160,14 +322,39 @@ impl Repl {
             child,
             stdin,
             lines: rx,
+            frozen: Vec::new(),
         })
     }
 }
 
+/// Python REPL: thaws the session (or starts one), runs the command, and
+/// freezes the session again before the step is recorded.
 pub fn python_repl(args: &Map<String, Value>, ctx: &mut Ctx) -> Result<String, ActionError> {
     let command = text_arg(args, "command")?;
-    if ctx.repl.is_none() {
-        *ctx.repl = Some(Repl::start(ctx)?);
+    let result = run_in_session(&command, ctx);
+    if let Some(repl) = ctx.repl.as_mut() {
+        if let Err(why) = repl.freeze() {
+            *ctx.repl = None;
+            let note = format!(
+                "\nThe Python session was ended because it could not be paused between steps ({why}); the next call starts a new one, without earlier variables."
+            );
+            return match result {
+                Ok(obs) => Ok(obs + &note),
+                Err(ActionError::Env { msg, io }) => Err(ActionError::Env {
+                    msg: msg + &note,
+                    io,
+                }),
+                Err(e) => Err(e),
+            };
+        }
+    }
+    result
+}
+
+fn run_in_session(command: &str, ctx: &mut Ctx) -> Result<String, ActionError> {
+    match ctx.repl.as_mut() {
+        Some(repl) => repl.thaw(),
+        None => *ctx.repl = Some(Repl::start(ctx)?),
     }
     let repl = ctx.repl.as_mut().expect("started");
     let mut request = serde_json::to_vec(&serde_json::json!({ "code": command })).expect("json");
