@@ -247,7 +247,11 @@ fn escape_attempts_are_all_refused_and_nothing_outside_changes() {
         actions.push(json!({"name": name, "args": args}));
     }
     actions.push(json!({"name": "Final Answer", "args": {"final_answer": "done"}}));
-    let out = toy.run(&actions, &["--max-steps", "100"]);
+    // The model actions must be refused on their paths before any model is
+    // asked: the scripted model has no answers, so a call would fail the step.
+    let no_answers = toy.actions("no_answers.jsonl", &[]);
+    let llm = format!("scripted:{}", no_answers.display());
+    let out = toy.run(&actions, &["--max-steps", "100", "--llm", &llm]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let obs = toy.observations();
