@@ -4,7 +4,7 @@
 //! correction, and a reply without a tool call is read as text.
 
 mod agent_support;
-
+mod common;
 
 use agent_support::{read_json, text, trace_actions, Bench};
 use mlab::llm::mock_server::{MockServer, Reply};

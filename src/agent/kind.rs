@@ -262,6 +262,9 @@ mod tests {
         }
         assert_eq!("Agent".parse::<AgentKind>().unwrap(), AgentKind::Baseline);
         let e = "wizard".parse::<AgentKind>().unwrap_err().to_string();
-        assert!(e.contains("unknown agent 'wizard'") && e.contains("research"), "{e}");
+        assert!(
+            e.contains("unknown agent 'wizard'") && e.contains("research"),
+            "{e}"
+        );
     }
 }

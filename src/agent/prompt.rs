@@ -63,7 +63,10 @@ pub fn prompt_actions(
 /// Checks the names given to --actions-add-to-prompt and
 /// --actions-remove-from-prompt.
 pub fn check_action_names(flag: &str, names: &[String]) -> Result<()> {
-    let known: Vec<&str> = crate::env::catalog::ACTIONS.iter().map(|a| a.name).collect();
+    let known: Vec<&str> = crate::env::catalog::ACTIONS
+        .iter()
+        .map(|a| a.name)
+        .collect();
     for n in names {
         if !known.contains(&n.as_str()) {
             bail!(

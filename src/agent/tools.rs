@@ -22,10 +22,10 @@ use super::parse::{
 use super::prompt::{self, INPUT_ERROR_PREFIX};
 use super::state::HistoryStep;
 use super::{entry, llm_failure, Core, FormatExhausted, Options};
+use crate::agent::Agent;
 use crate::env::catalog::{Action, ActionInfo, FINAL_ANSWER};
 use crate::env::Environment;
 use crate::llm::{Models, ToolSpec};
-use crate::agent::Agent;
 use crate::ui;
 
 /// What the fallback text format must hold.

@@ -151,7 +151,11 @@ fn parse_agent(name: &str) -> anyhow::Result<AgentKind> {
 
 impl RunArgs {
     /// The engine's configuration of this run.
-    pub fn config(&self, global: &GlobalArgs, interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>) -> RunConfig {
+    pub fn config(
+        &self,
+        global: &GlobalArgs,
+        interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> RunConfig {
         RunConfig {
             locations: Locations::from(global),
             task: self.task.clone(),

@@ -100,14 +100,8 @@ pub fn build_backend(
                 .or_else(|| env_setting("OPENAI_BASE_URL"));
             let key = keys::openai(&settings.key_dir)?;
             Arc::new(
-                openai::OpenAi::new(
-                    name,
-                    model,
-                    base.as_deref(),
-                    key,
-                    settings.policy.clone(),
-                )?
-                .with_seed(settings.seed),
+                openai::OpenAi::new(name, model, base.as_deref(), key, settings.policy.clone())?
+                    .with_seed(settings.seed),
             )
         }
         Spec::Anthropic { model, base_url } => {

@@ -663,10 +663,7 @@ fn write(path: &Path, text: &str) {
 
 #[test]
 fn a_missing_llm_flag_is_an_error_naming_it() {
-    let e = Models::new(&args(&[]), None)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Models::new(&args(&[]), None).err().unwrap().to_string();
     assert!(e.contains("--llm"), "{e}");
 }
 

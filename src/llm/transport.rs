@@ -23,8 +23,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use super::keys::redact;
-use super::{LlmError, ModelFailure};
-use super::Config;
+use super::{Config, LlmError, ModelFailure};
 
 /// How hard to try one call.
 #[derive(Debug, Clone)]

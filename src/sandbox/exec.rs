@@ -125,11 +125,7 @@ fn read_only_binds(args: &ExecConfig, workspace: &Path) -> Vec<Bind> {
         .collect()
 }
 
-fn run_plain(
-    sandbox: &dyn super::Sandbox,
-    args: &ExecConfig,
-    policy: &Policy,
-) -> Result<ExitCode> {
+fn run_plain(sandbox: &dyn super::Sandbox, args: &ExecConfig, policy: &Policy) -> Result<ExitCode> {
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     let outcome = super::run(sandbox, &args.command, policy, &mut |s, b| {
