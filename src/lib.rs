@@ -8,13 +8,23 @@
 //! prints what comes back. Tests, benchmarks and other programs call the same
 //! entry points in-process, e.g. [`run::run`].
 //!
-//! What stays process-wide (everything else belongs to one call): the
-//! Ctrl-C handling that a front end installs once ([`run::signals`]), the
-//! caches of facts about the machine (whether bubblewrap works, the system
-//! folders it binds, cgroup support), the HTTP client and async runtime the
-//! model calls share, the registry of API keys kept out of logs, and the
-//! environment variables read where noted (`MLAB_BENCHMARKS`, `MLAB_PYTHON`,
-//! `MLAB_HOME`, API keys, `NO_COLOR`).
+//! What stays process-wide (everything else belongs to one call):
+//! - Ctrl-C handling, which a front end installs once
+//!   ([`run::signals::install`]): its one flag and its kill of every child
+//!   process group stop every run of the process, and its watchdog closes
+//!   each run still registered and ends the process;
+//! - caches of facts about the machine, keyed by what they describe
+//!   (whether bubblewrap works, the system folders it binds, what a Python
+//!   interpreter reports, cgroup support) and the thread that spawns
+//!   sandboxed children;
+//! - the HTTP client and async runtime the model calls share, and the
+//!   registry of API keys kept out of logs;
+//! - what is read from the process's surroundings where noted: environment
+//!   variables (`MLAB_BENCHMARKS`, `MLAB_PYTHON`, `MLAB_HOME`, API keys and
+//!   base URLs, `NO_COLOR`) and the current directory (`./benchmarks`, the
+//!   original's key files);
+//! - `ui`'s record that stdout was closed, and logging set up by the front
+//!   end.
 
 pub mod agent;
 pub mod doctor;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// The LLM layer's configuration (one field per `mlab run` LLM flag).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Main model (`--llm`): gpt-*, claude-*, openai:<model>[@<url>], ...
+    /// Main model (`--llm`): `gpt-*`, `claude-*`, `openai:<model>[@<url>]`, ...
     pub llm: Option<String>,
     /// Model for summaries and Understand File (default: the main model).
     pub fast_llm: Option<String>,
@@ -27,7 +27,7 @@ pub struct Config {
     pub llm_deadline: f64,
     /// Seconds of the first wait between retries.
     pub llm_backoff: f64,
-    /// With replay:<dir>, warn instead of failing on a differing prompt.
+    /// With `replay:<dir>`, warn instead of failing on a differing prompt.
     pub replay_lenient: bool,
     /// Budget in US dollars.
     pub max_cost: Option<f64>,
