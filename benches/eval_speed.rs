@@ -13,9 +13,28 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-use common::{python, write};
+/// The task Python, as mlab finds it.
+fn python() -> PathBuf {
+    mlab::python::resolve(None).path
+}
+
+/// Whether the task Python can import all of `modules`.
+fn python_has(modules: &[&str]) -> bool {
+    let code = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Command::new(python())
+        .args(["-c", &code])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn write(p: &Path, text: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
 
 const RUNS: usize = 20;
 const STEPS: usize = 50;
@@ -174,7 +193,7 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let py = python();
-    let pandas = common::python_has(&["pandas"]);
+    let pandas = python_has(&["pandas"]);
     let dir = tempfile::tempdir().unwrap();
     let (bench, logs, snapshots) = build(dir.path(), pandas);
     let cache = logs.join(".mlab-eval-cache.jsonl");

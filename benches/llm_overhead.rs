@@ -12,36 +12,18 @@
 //! Overhead = layer - raw.
 //!
 //! Run: `cargo bench --bench llm_overhead`.
-// The layer is included by path, so its test-only code and the items only
-// the binary uses would warn here.
-#![allow(dead_code, unused_imports)]
-
-#[path = "../src/cli/llm.rs"]
-mod cli_llm;
-mod cli {
-    pub use super::cli_llm::{LlmArgs, LlmCheckArgs};
-}
-#[path = "../src/llm/mod.rs"]
-mod llm;
-// Bench targets may be built with cfg(test), where the layer already holds
-// the mock server.
-#[cfg(not(test))]
-#[path = "../src/llm/mock_server.rs"]
-mod mock_server;
-#[cfg(test)]
-use llm::mock_server;
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use mlab::llm::mock_server::{MockServer, Reply};
+use mlab::llm::{Config, Message, Models, Request};
 
-use llm::{Message, Models, Request};
-use mock_server::{MockServer, Reply};
-
-#[derive(Parser)]
-struct Flags {
-    #[command(flatten)]
-    llm: cli::LlmArgs,
+/// The LLM configuration of `mlab run --llm SPEC`.
+fn config(spec: &str) -> Config {
+    Config {
+        llm: Some(spec.to_string()),
+        ..Config::default()
+    }
 }
 
 const ROUNDS: usize = 5;
@@ -78,18 +60,14 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let spec = format!("openai:gpt-4o@{}/v1", server.url());
-    let models = Models::from_args(
-        &Flags::parse_from(["bench", "--llm", &spec]).llm,
-        Some(&dir.path().join("run")),
-    )
-    .unwrap();
+    let models = Models::new(&config(&spec), Some(&dir.path().join("run"))).unwrap();
     let req = agent_request(&dir.path().join("run/agent_log/step_0_log.log"));
 
     let script = dir.path().join("script.jsonl");
     let line = serde_json::to_string(reply_text).unwrap() + "\n";
     std::fs::write(&script, line.repeat(ROUNDS * PER_ROUND + 200)).unwrap();
-    let local = Models::from_args(
-        &Flags::parse_from(["bench", "--llm", &format!("scripted:{}", script.display())]).llm,
+    let local = Models::new(
+        &config(&format!("scripted:{}", script.display())),
         Some(&dir.path().join("local")),
     )
     .unwrap();

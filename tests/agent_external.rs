@@ -4,6 +4,7 @@
 //! ends the run cleanly with the reason in run.json.
 
 mod agent_support;
+mod common;
 
 use std::time::{Duration, Instant};
 

@@ -5,6 +5,7 @@
 //! after SIGKILL from the saved agent state.
 
 mod agent_support;
+mod common;
 
 use agent_support::{
     calls, prompts, read_json, research_reply, stack_ready, text, trace_actions,

@@ -4,12 +4,10 @@
 //! correction, and a reply without a tool call is read as text.
 
 mod agent_support;
-
-#[path = "../src/llm/mock_server.rs"]
-mod mock_server;
+mod common;
 
 use agent_support::{read_json, text, trace_actions, Bench};
-use mock_server::{MockServer, Reply};
+use mlab::llm::mock_server::{MockServer, Reply};
 use serde_json::{json, Value};
 
 fn tool_call(name: &str, arguments: &str) -> Reply {

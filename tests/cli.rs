@@ -217,6 +217,21 @@ fn kaggle_task_needs_credentials_and_consent_flag() {
 }
 
 #[test]
+fn help_lists_no_command_that_only_says_not_yet() {
+    let out = output(mlab().arg("--help"));
+    let help = text(&out.stdout);
+    assert!(help.contains("llm-check"), "{help}");
+    assert!(!help.contains("report"), "{help}");
+}
+
+#[test]
+fn run_help_says_where_the_seed_goes() {
+    let out = output(mlab().args(["run", "--help"]));
+    let help = text(&out.stdout);
+    assert!(help.contains("OpenAI") && help.contains("retry"), "{help}");
+}
+
+#[test]
 fn unfinished_subcommands_say_so_and_fail() {
     let out = output(mlab().arg("report"));
     assert!(!out.status.success());

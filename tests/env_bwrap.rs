@@ -3,11 +3,12 @@
 //! task's answers are invisible, and mlab's own file actions still see the
 //! read-only files.
 
+mod common;
 mod env_support;
 
 use std::process::Command;
 
-use env_support::{common, text, tree, Toy};
+use env_support::{text, tree, Toy};
 use serde_json::json;
 
 fn bwrap_works() -> bool {

@@ -3,6 +3,7 @@
 //! nothing outside the workspace (nor the read-only files inside it, nor
 //! the prepared task) touched.
 
+mod common;
 mod env_support;
 
 use env_support::{alive, text, tree, Toy};

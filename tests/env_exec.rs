@@ -2,6 +2,7 @@
 //! everything it started; a gigabyte of output leaves mlab's memory flat
 //! and the observation bounded.
 
+mod common;
 mod env_support;
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! leaves `step_final_files/`, and an unchanged 200 MB file costs one copy
 //! of disk however many steps are taken.
 
+mod common;
 mod env_support;
 
 use std::collections::HashSet;

@@ -2,12 +2,13 @@
 //! line says what happened (an exhausted actions list, a byte-order mark,
 //! actions that need a model, a closed pipe, colour only at a terminal).
 
+mod common;
 mod env_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use env_support::{alive, common, read_json, real_python, text, wait_for, write, Toy};
+use env_support::{alive, read_json, real_python, text, wait_for, write, Toy};
 use serde_json::{json, Value};
 
 /// A script that says it started (with its pid) and then waits for a file

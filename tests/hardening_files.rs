@@ -5,6 +5,7 @@
 //! task; the link-sensitive cases run once with `openat2` and once with the
 //! component walk (`MLAB_FSAT_WALK=1`).
 
+mod common;
 mod env_support;
 
 use std::os::unix::ffi::OsStrExt;

@@ -4,13 +4,14 @@
 //! limit or past Ctrl-C, a full log disk closes the run as an
 //! infrastructure failure, and a torn last event line never blocks resume.
 
+mod common;
 mod env_support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use env_support::{common, read_json, text, wait_for, Toy};
+use env_support::{read_json, text, wait_for, Toy};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};

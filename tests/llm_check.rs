@@ -4,15 +4,13 @@
 //! on stdin, and replaying a recorded run.
 
 mod common;
-#[path = "../src/llm/mock_server.rs"]
-mod mock_server;
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{mlab, output, text};
-use mock_server::{MockServer, Reply};
+use mlab::llm::mock_server::{MockServer, Reply};
 
 const KEY: &str = "sk-e2e-secret-8d2b6f0c44a1";
 

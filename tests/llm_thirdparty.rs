@@ -12,6 +12,7 @@
 //! test fails and says how to install it.
 
 mod agent_support;
+mod common;
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agent_support::{calls, common, read_json, research_reply, text, trace_actions, Bench};
+use agent_support::{calls, read_json, research_reply, text, trace_actions, Bench};
 use serde_json::{json, Value};
 
 /// The proxy's master key: the proxy refuses other keys, so a pass also

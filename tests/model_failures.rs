@@ -10,15 +10,13 @@
 //! test, and `--max-cost` with an unknown price.
 
 mod agent_support;
-
-#[path = "../src/llm/mock_server.rs"]
-mod mock_server;
+mod common;
 
 use std::path::Path;
 use std::process::Output;
 
-use agent_support::{calls, common, read_json, research_reply, text, trace_actions, write, Bench};
-use mock_server::{MockServer, Reply};
+use agent_support::{calls, read_json, research_reply, text, trace_actions, write, Bench};
+use mlab::llm::mock_server::{MockServer, Reply};
 use serde_json::{json, Value};
 
 fn list(marker: &str) -> Value {

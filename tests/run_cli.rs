@@ -1,6 +1,7 @@
 //! `mlab run` as a command: run.json, replaying a trace, and the errors
 //! that stop a run before anything is created or overwritten.
 
+mod common;
 mod env_support;
 
 use env_support::{read_json, text, Toy};

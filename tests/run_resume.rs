@@ -2,6 +2,7 @@
 //! trace extended; a run stopped with Ctrl-C (SIGINT) still takes its
 //! final snapshot and kills what it was running.
 
+mod common;
 mod env_support;
 
 use std::time::Duration;

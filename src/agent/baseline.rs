@@ -6,9 +6,9 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::Journal;
-use crate::env::action::{Action, EXECUTE_SCRIPT, FINAL_ANSWER};
+use crate::agent::Agent;
+use crate::env::catalog::{Action, EXECUTE_SCRIPT, FINAL_ANSWER};
 use crate::env::Environment;
-use crate::run::agent::Agent;
 use crate::ui;
 
 pub struct BaselineAgent {

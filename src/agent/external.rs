@@ -27,10 +27,10 @@ use serde_json::json;
 
 use super::protocol::{ActionSpec, FromAgent, Limits, ToAgent, PROTOCOL_VERSION};
 use super::Journal;
-use crate::env::action::{Action, FINAL_ANSWER};
+use crate::agent::Agent;
+use crate::env::catalog::{Action, FINAL_ANSWER};
 use crate::env::{Environment, Interrupted};
 use crate::llm::{LlmError, Models, Request};
-use crate::run::agent::Agent;
 use crate::ui;
 
 /// Why the external agent was stopped (ends the run as `agent_error`).

@@ -9,11 +9,16 @@
 //! (long observations) and, here, the options, the person-readable
 //! `main_log` and the start-up every model-driven agent shares.
 //!
-//! Not here: the `Agent` trait and the `--agent` factory (`run::agent`),
-//! what actions do (`env`), and how models are called (`llm`).
+//! Also here: the `Agent` trait, and in `kind` the `--agent` values
+//! (`AgentKind`), their checks and the factory (`make`); `action_list`
+//! plays a fixed list of actions (`--agent actions`).
+//!
+//! Not here: what actions do (`env`), and how models are called (`llm`).
 
+pub mod action_list;
 pub mod baseline;
 pub mod external;
+pub mod kind;
 pub mod parse;
 pub mod prompt;
 pub mod protocol;
@@ -30,8 +35,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::cli::RunArgs;
-use crate::env::action::ActionInfo;
+use crate::env::catalog::ActionInfo;
 use crate::env::{Environment, HarnessError};
 use crate::llm::{
     Completion, LlmError, Message, ModelFailure, Models, Request, ToolChoice, ToolSpec,
@@ -39,7 +43,20 @@ use crate::llm::{
 use crate::ui;
 use state::{AgentState, Entry, HistoryStep};
 
-/// The agent flags of `mlab run`.
+pub use kind::{check, make, AgentConfig, AgentKind, AgentSetup, CheckedAgent};
+
+/// The Agent seam: something that drives an environment until it is done.
+///
+/// An agent calls `Environment::execute` as often as it likes and stops
+/// when `is_final()` says so or when it decides to; an error from `execute`
+/// (interruption, exhausted budget, a harness failure) must be passed up
+/// unchanged, since the run's exit reason is read from it.
+pub trait Agent {
+    /// Drives `env`; returns the agent's final message.
+    fn run(&mut self, env: &mut Environment) -> Result<String>;
+}
+
+/// The agent flags of `mlab run` that the model-driven agents use.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub agent_max_steps: u64,
@@ -52,25 +69,27 @@ pub struct Options {
     /// The research agent's response fields (`--valid-format-entires`);
     /// empty means all six.
     pub format_entries: Vec<String>,
-    /// The earlier run's `agent_log` when resuming.
+    /// The earlier run's `agent_log` when resuming (`run::run` sets it
+    /// from `RunConfig::resume`).
     pub resume_agent_log: Option<PathBuf>,
     /// `tool_choice` of requests that offer tools (`--tool-choice`).
     pub tool_choice: ToolChoice,
 }
 
-impl Options {
-    pub fn from_args(args: &RunArgs) -> Options {
+/// The flags' defaults.
+impl Default for Options {
+    fn default() -> Options {
         Options {
-            agent_max_steps: args.agent_max_steps,
-            max_retries: args.max_retries.max(1),
-            max_steps_in_context: args.max_steps_in_context,
-            max_observation_steps_in_context: args.max_observation_steps_in_context,
-            retrieval: args.retrieval,
-            add_to_prompt: args.actions_add_to_prompt.clone(),
-            remove_from_prompt: args.actions_remove_from_prompt.clone(),
-            format_entries: args.valid_format_entires.clone(),
-            resume_agent_log: args.resume.as_ref().map(|d| d.join("agent_log")),
-            tool_choice: args.llm.tool_choice,
+            agent_max_steps: 50,
+            max_retries: 5,
+            max_steps_in_context: 3,
+            max_observation_steps_in_context: 3,
+            retrieval: false,
+            add_to_prompt: Vec::new(),
+            remove_from_prompt: Vec::new(),
+            format_entries: Vec::new(),
+            resume_agent_log: None,
+            tool_choice: ToolChoice::Required,
         }
     }
 }

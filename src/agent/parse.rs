@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::env::action::ActionInfo;
+use crate::env::catalog::ActionInfo;
 
 /// Finds each of `fields` (in that order) in `text` and returns their
 /// values, trimmed, in the same order.
@@ -504,7 +504,7 @@ mod tests {
 
     #[test]
     fn a_usage_placeholder_copied_from_the_example_is_refused_with_a_correction() {
-        let info = crate::env::action::lookup("List Files").unwrap();
+        let info = crate::env::catalog::lookup("List Files").unwrap();
         for raw in [
             r#"{"dir_path": "[a folder path relative to the workspace; \".\" is the top folder]"}"#,
             r#"{"dir_path": "a folder path relative to the workspace; \".\" is the top folder"}"#,
@@ -524,7 +524,7 @@ mod tests {
         }
     }
 
-    use crate::env::action::lookup;
+    use crate::env::catalog::lookup;
 
     const FIELDS: [&str; 6] = [
         "Reflection",

@@ -9,7 +9,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::env::action::{
+use crate::env::catalog::{
     ActionInfo, APPEND_FILE, APPEND_SUMMARY, COPY_FILE, EDIT_SCRIPT, EDIT_SCRIPT_SEGMENT,
     EXECUTE_SCRIPT, FINAL_ANSWER, INSPECT_SCRIPT_LINES, LIST_FILES, PYTHON_REPL, READ_FILE,
     REFLECTION, RETRIEVAL, UNDERSTAND_FILE, UNDO_EDIT_SCRIPT, WRITE_FILE,
@@ -63,7 +63,10 @@ pub fn prompt_actions(
 /// Checks the names given to --actions-add-to-prompt and
 /// --actions-remove-from-prompt.
 pub fn check_action_names(flag: &str, names: &[String]) -> Result<()> {
-    let known: Vec<&str> = crate::env::action::ACTIONS.iter().map(|a| a.name).collect();
+    let known: Vec<&str> = crate::env::catalog::ACTIONS
+        .iter()
+        .map(|a| a.name)
+        .collect();
     for n in names {
         if !known.contains(&n.as_str()) {
             bail!(
@@ -202,7 +205,7 @@ pub const INPUT_ERROR_PREFIX: &str = "ActionInputParsingError";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::action::{enabled, lookup};
+    use crate::env::catalog::{enabled, lookup};
 
     #[test]
     fn default_prompt_lists_the_original_eight_actions_in_order() {

@@ -10,7 +10,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::env::action::ActionInfo;
+use crate::env::catalog::ActionInfo;
 use crate::llm::{Message, Usage};
 
 /// Bumped when a message changes incompatibly.
@@ -132,7 +132,7 @@ impl ToAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::action::lookup;
+    use crate::env::catalog::lookup;
 
     #[test]
     fn messages_have_their_documented_shape() {

@@ -18,10 +18,10 @@ use super::parse::{action_name, parse_action_input, parse_entries};
 use super::prompt::{self, INPUT_ERROR_PREFIX, RESEARCH_FIELDS};
 use super::state::HistoryStep;
 use super::{entry, llm_failure, summarize, Core, FormatExhausted, Options};
-use crate::env::action::{Action, ActionInfo, APPEND_SUMMARY, FINAL_ANSWER, RETRIEVAL};
+use crate::agent::Agent;
+use crate::env::catalog::{Action, ActionInfo, APPEND_SUMMARY, FINAL_ANSWER, RETRIEVAL};
 use crate::env::Environment;
 use crate::llm::Models;
-use crate::run::agent::Agent;
 use crate::ui;
 
 pub struct ResearchAgent {

@@ -18,10 +18,10 @@ use super::prompt;
 use super::research::ask_until_usable;
 use super::state::HistoryStep;
 use super::{entry, Core, Options};
-use crate::env::action::Action;
+use crate::agent::Agent;
+use crate::env::catalog::Action;
 use crate::env::Environment;
 use crate::llm::Models;
-use crate::run::agent::Agent;
 use crate::ui;
 
 /// The fields of `--agent simple`.

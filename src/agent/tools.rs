@@ -22,10 +22,10 @@ use super::parse::{
 use super::prompt::{self, INPUT_ERROR_PREFIX};
 use super::state::HistoryStep;
 use super::{entry, llm_failure, Core, FormatExhausted, Options};
-use crate::env::action::{Action, ActionInfo, FINAL_ANSWER};
+use crate::agent::Agent;
+use crate::env::catalog::{Action, ActionInfo, FINAL_ANSWER};
 use crate::env::Environment;
 use crate::llm::{Models, ToolSpec};
-use crate::run::agent::Agent;
 use crate::ui;
 
 /// What the fallback text format must hold.
@@ -351,7 +351,7 @@ impl Agent for ToolsAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::action::{enabled, lookup};
+    use crate::env::catalog::{enabled, lookup};
 
     #[test]
     fn tool_names_are_what_providers_accept_and_unique() {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use mlab::eval;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -51,4 +52,20 @@ pub struct EvalArgs {
     /// answers visible and no network (auto/bwrap), or not at all (none).
     #[arg(long, value_enum, default_value_t = super::SandboxKind::Auto)]
     pub sandbox: super::SandboxKind,
+}
+
+impl From<&EvalArgs> for eval::Config {
+    fn from(a: &EvalArgs) -> eval::Config {
+        eval::Config {
+            log_folder: a.log_folder.clone(),
+            task: a.task.clone(),
+            output_file: a.output_file.clone(),
+            eval_intermediate: a.eval_intermediate,
+            jobs: a.jobs,
+            eval_timeout: a.eval_timeout,
+            no_cache: a.no_cache,
+            python: a.python.clone(),
+            sandbox: a.sandbox.into(),
+        }
+    }
 }

@@ -2,9 +2,27 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use mlab::llm::check::CheckConfig;
+use mlab::llm::{Config, ToolChoice};
 
-pub use crate::llm::ToolChoice;
+/// `--tool-choice` values (mirrors `mlab::llm::ToolChoice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ToolChoiceArg {
+    /// The model may answer in text instead.
+    Auto,
+    /// The model must call a tool (OpenAI `"required"`, Anthropic `{"type":"any"}`).
+    Required,
+}
+
+impl From<ToolChoiceArg> for ToolChoice {
+    fn from(c: ToolChoiceArg) -> ToolChoice {
+        match c {
+            ToolChoiceArg::Auto => ToolChoice::Auto,
+            ToolChoiceArg::Required => ToolChoice::Required,
+        }
+    }
+}
 
 /// Which models play the three roles of the original, and how they are called.
 #[derive(Debug, Args, Clone)]
@@ -79,8 +97,33 @@ pub struct LlmArgs {
     /// Whether the tools agent requires a tool call (`required`; Anthropic's
     /// `any`) or lets the model choose (`auto`). A server that rejects the
     /// field is asked again without it.
-    #[arg(long, value_enum, default_value_t = ToolChoice::Required)]
-    pub tool_choice: ToolChoice,
+    #[arg(long, value_enum, default_value_t = ToolChoiceArg::Required)]
+    pub tool_choice: ToolChoiceArg,
+}
+
+impl LlmArgs {
+    /// The LLM layer's configuration; `seed` is the run's `--seed` (none
+    /// outside a run). `--tool-choice` is the agents' (`agent::Options`).
+    pub fn config(&self, seed: Option<u64>) -> Config {
+        Config {
+            llm: self.llm.clone(),
+            fast_llm: self.fast_llm.clone(),
+            edit_script_llm: self.edit_script_llm.clone(),
+            edit_script_max_tokens: self.edit_script_max_tokens,
+            llm_max_tokens: self.llm_max_tokens,
+            llm_base_url: self.llm_base_url.clone(),
+            llm_retries: self.llm_retries,
+            llm_timeout: self.llm_timeout,
+            llm_deadline: self.llm_deadline,
+            llm_backoff: self.llm_backoff,
+            replay_lenient: self.replay_lenient,
+            max_cost: self.max_cost,
+            max_total_tokens: self.max_total_tokens,
+            prices: self.prices.clone(),
+            config_name: self.config_name.clone(),
+            seed,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -97,4 +140,14 @@ pub struct LlmCheckArgs {
     /// instruction (it is still reported as a warning).
     #[arg(long)]
     pub lenient: bool,
+}
+
+impl From<&LlmCheckArgs> for CheckConfig {
+    fn from(a: &LlmCheckArgs) -> CheckConfig {
+        CheckConfig {
+            llm: a.llm.config(None),
+            log_dir: a.log_dir.clone(),
+            lenient: a.lenient,
+        }
+    }
 }

@@ -1,13 +1,19 @@
-//! Command-line definitions, and nothing else.
+//! The command line: its definitions, and the front end that turns them
+//! into the library's configuration types, calls the engine and prints.
 //!
-//! Every subcommand's arguments are declared here with clap's derive API. Code
-//! below `main` receives these typed structs; no module parses raw strings
-//! from `std::env::args`. Families of flags that several subcommands share
-//! (LLM choice, sandbox policy) live in their own file and are flattened in.
+//! Every subcommand's arguments are declared here with clap's derive API;
+//! this is the only code that knows clap. Families of flags that several
+//! subcommands share (LLM choice, sandbox policy) live in their own file and
+//! are flattened in, with their conversion to the engine's types beside
+//! them.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use mlab::doctor::{self, Level};
+use mlab::task::{self, Locations};
+use mlab::ui;
 
 mod eval;
 mod llm;
@@ -55,7 +61,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Score the runs in a log folder with each task's script/eval.py.
     Eval(EvalArgs),
-    /// Build a report (tables and plots) from eval results.
+    /// Build a report (tables and plots) from eval results. Hidden until it
+    /// is built: it only says so.
+    #[command(hide = true)]
     Report(ReportArgs),
     /// Send one tiny request to a model and print what came back.
     LlmCheck(LlmCheckArgs),
@@ -117,4 +125,73 @@ pub struct ReportArgs {
     /// Results file written by `mlab eval`.
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+}
+
+impl From<&GlobalArgs> for Locations {
+    fn from(g: &GlobalArgs) -> Locations {
+        Locations {
+            benchmarks_dir: g.benchmarks_dir.clone(),
+        }
+    }
+}
+
+impl From<&PrepareArgs> for task::prepare::PrepareConfig {
+    fn from(a: &PrepareArgs) -> task::prepare::PrepareConfig {
+        task::prepare::PrepareConfig {
+            tasks: a.tasks.clone(),
+            all: a.all,
+            force: a.force,
+            python: a.python.clone(),
+            accept_rules: a.accept_rules,
+            data_dir: a.data_dir.clone(),
+        }
+    }
+}
+
+/// Runs one subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    let locations = Locations::from(&global);
+    match cli.command {
+        Command::Tasks(args) => task::list::run(&locations, args.json),
+        Command::Prepare(args) => task::prepare::run(&locations, &(&args).into()),
+        Command::Doctor(args) => print_doctor(&locations, &args),
+        Command::Run(args) => run::run(&global, &args),
+        Command::Eval(args) => mlab::eval::run(&locations, &(&args).into()),
+        Command::Report(_) => not_yet("report"),
+        Command::LlmCheck(args) => mlab::llm::check::run(&(&args).into()),
+        Command::SandboxExec(args) => mlab::sandbox::exec::run(&(*args).into()),
+    }
+}
+
+/// `mlab doctor`: one line per check (or JSON); fails when one failed.
+fn print_doctor(locations: &Locations, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    let checks = doctor::collect(locations, args.python.as_deref());
+    if args.json {
+        ui::write_stdout(format_args!("{}\n", serde_json::to_string_pretty(&checks)?));
+    } else {
+        for c in &checks {
+            let tag = match c.level {
+                Level::Ok => "ok  ",
+                Level::Warn => "warn",
+                Level::Fail => "FAIL",
+            };
+            let mut line = format!("[{tag}] {:<12} {}", c.name, c.detail);
+            if let Some(h) = &c.hint {
+                line.push_str(&format!("\n       {:<12} -> {h}", ""));
+            }
+            ui::write_stdout(format_args!("{line}\n"));
+        }
+    }
+    Ok(if checks.iter().any(|c| c.level == Level::Fail) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Subcommands whose issue has not landed say so and fail; they never pretend.
+fn not_yet(name: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("mlab {name}: not yet available in this build");
+    Ok(ExitCode::FAILURE)
 }

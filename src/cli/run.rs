@@ -1,10 +1,16 @@
 //! Flags of `mlab run`, following the original runner's (hyphenated) names.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Args;
+use mlab::agent::{AgentConfig, AgentKind, Options};
+use mlab::run::record::ExitReason;
+use mlab::run::{self, signals, RunConfig};
+use mlab::task::Locations;
+use mlab::ui;
 
-use super::{LlmArgs, SandboxArgs};
+use super::{GlobalArgs, LlmArgs, SandboxArgs};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -55,10 +61,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub interactive: bool,
 
-    /// Agent: research, baseline, simple, react, tools, external, actions.
-    /// The original class names are accepted too.
-    #[arg(long, visible_alias = "agent-type", default_value = "research")]
-    pub agent: String,
+    /// Agent: research, baseline, simple, react, tools, external, actions
+    /// (plays the list of --actions FILE). The original class names are
+    /// accepted too.
+    #[arg(long, visible_alias = "agent-type", default_value = "research", value_parser = parse_agent)]
+    pub agent: AgentKind,
 
     /// For --agent actions: JSONL of {"name","args"} or a trace.json to replay.
     #[arg(long, value_name = "FILE")]
@@ -69,7 +76,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     pub exec_timeout: Option<f64>,
 
-    /// Seed recorded with the run (and given to agents that sample).
+    /// Seed, recorded in run.json. Sent as `seed` to OpenAI-compatible chat
+    /// APIs (best-effort repeatable sampling; Anthropic's API takes none) and
+    /// seeds mlab's retry waits. Agents themselves draw nothing at random.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
@@ -133,4 +142,79 @@ pub struct RunArgs {
         num_args = 1..
     )]
     pub valid_format_entires: Vec<String>,
+}
+
+/// `--agent NAME`: ours or the original's class name.
+fn parse_agent(name: &str) -> anyhow::Result<AgentKind> {
+    name.parse()
+}
+
+impl RunArgs {
+    /// The engine's configuration of this run.
+    pub fn config(
+        &self,
+        global: &GlobalArgs,
+        interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> RunConfig {
+        RunConfig {
+            locations: Locations::from(global),
+            task: self.task.clone(),
+            log_dir: self.log_dir.clone(),
+            work_dir: self.work_dir.clone(),
+            max_steps: self.max_steps,
+            max_time: self.max_time,
+            device: self.device.clone(),
+            python: self.python.clone(),
+            resume: self.resume.clone(),
+            resume_step: self.resume_step,
+            interactive: self.interactive,
+            exec_timeout: self.exec_timeout,
+            seed: self.seed,
+            agent: AgentConfig {
+                kind: self.agent,
+                actions: self.actions.clone(),
+                command: self.agent_cmd.clone(),
+                timeout: self.agent_timeout,
+                options: Options {
+                    agent_max_steps: self.agent_max_steps,
+                    max_retries: self.max_retries,
+                    max_steps_in_context: self.max_steps_in_context,
+                    max_observation_steps_in_context: self.max_observation_steps_in_context,
+                    retrieval: self.retrieval,
+                    add_to_prompt: self.actions_add_to_prompt.clone(),
+                    remove_from_prompt: self.actions_remove_from_prompt.clone(),
+                    format_entries: self.valid_format_entires.clone(),
+                    resume_agent_log: None,
+                    tool_choice: self.llm.tool_choice.into(),
+                },
+            },
+            llm: self.llm.config(Some(self.seed)),
+            sandbox: self.sandbox.sandbox.into(),
+            mem_limit: self.sandbox.mem_limit,
+            echo: global.verbose > 0,
+            interrupt,
+        }
+    }
+}
+
+/// `mlab run`: one run, a line on how it ended, and its exit code.
+pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    // Signals first: every thread started later inherits the blocked mask.
+    let interrupt = signals::install()?;
+    let outcome = run::run(args.config(global, interrupt))?;
+    let summary = format!(
+        "run ended: {} after {} steps; logs in {}",
+        outcome.reason.as_str(),
+        outcome.steps,
+        outcome.log_dir.display()
+    );
+    match &outcome.error {
+        Some(e) => ui::warn(format!("{summary}\n  {e}")),
+        None => ui::info(summary),
+    }
+    Ok(match outcome.reason {
+        ExitReason::Interrupted => ExitCode::from(130),
+        r if r.is_normal() => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
 }

@@ -6,8 +6,15 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::sandbox::parse_size_arg;
+use mlab::sandbox::exec::ExecConfig;
+use mlab::sandbox::{parse_size, Kind};
 
+/// Value parser for `--mem-limit` and `--max-output`.
+fn parse_size_arg(text: &str) -> Result<u64, String> {
+    parse_size(text).map_err(|e| e.to_string())
+}
+
+/// `--sandbox` values (mirrors `mlab::sandbox::Kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum SandboxKind {
     /// bubblewrap when it exists and works; fail otherwise (never silently
@@ -18,6 +25,16 @@ pub enum SandboxKind {
     Bwrap,
     /// No confinement: the agent's code runs with your rights.
     None,
+}
+
+impl From<SandboxKind> for Kind {
+    fn from(k: SandboxKind) -> Kind {
+        match k {
+            SandboxKind::Auto => Kind::Auto,
+            SandboxKind::Bwrap => Kind::Bwrap,
+            SandboxKind::None => Kind::None,
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -95,4 +112,26 @@ pub struct SandboxExecArgs {
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+impl From<SandboxExecArgs> for ExecConfig {
+    fn from(a: SandboxExecArgs) -> ExecConfig {
+        ExecConfig {
+            sandbox: a.sandbox.sandbox.into(),
+            mem_limit: a.sandbox.mem_limit,
+            workspace: a.workspace,
+            read_only: a.read_only,
+            hide: a.hide,
+            python: a.python,
+            device: a.device,
+            timeout: a.timeout,
+            max_procs: a.max_procs,
+            max_output: a.max_output,
+            grader: a.grader,
+            tamper_report: a.tamper_report,
+            stdin: a.stdin,
+            repeat: a.repeat,
+            command: a.command,
+        }
+    }
 }

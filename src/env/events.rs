@@ -15,7 +15,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::action::Action;
+use super::catalog::Action;
 use super::snapshot::Skipped;
 use super::trace::Step;
 

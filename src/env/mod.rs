@@ -9,8 +9,8 @@
 //! files on every way a run can end. The agent loop, run.json and signals
 //! are `run`'s business; how commands are confined is `sandbox`'s.
 
-pub mod action;
 pub mod actions;
+pub mod catalog;
 pub mod confine;
 pub mod events;
 pub mod fsat;
@@ -35,8 +35,8 @@ use anyhow::{Context, Result};
 use crate::llm::{LlmError, Models};
 use crate::sandbox::{tamper, Sandbox};
 use crate::task::Task;
-use action::{Action, ActionInfo, Family, FINAL_ANSWER};
 use actions::{ActionError, Ctx, ExecSetup};
+use catalog::{Action, ActionInfo, Family, FINAL_ANSWER};
 use events::{Event, EventLog, ResumedFrom};
 use snapshot::Store;
 use trace::{now, Step, Trace};
@@ -232,7 +232,7 @@ impl Environment {
         }
         store.prime(&ws)?;
 
-        let infos = action::enabled(cfg.interactive);
+        let infos = catalog::enabled(cfg.interactive);
         let mut trace = Trace::new(infos.clone(), research_problem.clone());
         let mut events = EventLog::open(&env_log.join("events.jsonl"))?;
         events.append(&Event::Start {

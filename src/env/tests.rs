@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::action::Action;
+use super::catalog::Action;
 use super::testutil::{real_python, toy_task, Scripted};
 use super::workspace::ReadOnlyMode;
 use super::*;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::action::{Action, ActionInfo};
+use super::catalog::{Action, ActionInfo};
 
 /// One executed action and what came of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,11 +176,11 @@ pub fn now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::action;
+    use crate::env::catalog;
 
     #[test]
     fn rendered_trace_parses_with_the_original_keys() {
-        let mut t = Trace::new(action::enabled(false), "Solve it.".into());
+        let mut t = Trace::new(catalog::enabled(false), "Solve it.".into());
         t.push_step(Step {
             action: Action::new("List Files", serde_json::json!({"dir_path": "."})),
             observation: "a\nb \"quoted\"\n".into(),

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cli::SandboxKind;
 use crate::sandbox::{self, Bind, Policy, Sandbox};
 
 /// The worker program, run with `python -c`.
@@ -66,7 +65,7 @@ pub struct Options {
 /// The sandbox graders run in: bubblewrap unless `--sandbox none` (then
 /// with the usual warning); a missing or broken bwrap is an error, never a
 /// silent fall back to unconfined graders.
-pub fn grader_sandbox(kind: SandboxKind) -> anyhow::Result<Box<dyn Sandbox>> {
+pub fn grader_sandbox(kind: sandbox::Kind) -> anyhow::Result<Box<dyn Sandbox>> {
     sandbox::select(kind)
 }
 

@@ -26,8 +26,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::{EvalArgs, GlobalArgs};
-use crate::task::{discover, Direction, Task};
+use crate::task::{discover, Direction, Locations, Task};
 use crate::ui;
 use cache::{Cache, Hasher, CACHE_FILE};
 use grader::{Job, Scored, TaskGrader};
@@ -44,13 +43,13 @@ struct EvalTask {
 
 /// Loads each task once, and remembers why one could not be.
 struct TaskBook<'a> {
-    global: &'a GlobalArgs,
+    global: &'a Locations,
     root: Option<Result<PathBuf, String>>,
     loaded: HashMap<String, Result<Arc<EvalTask>, String>>,
 }
 
 impl<'a> TaskBook<'a> {
-    fn new(global: &'a GlobalArgs) -> Self {
+    fn new(global: &'a Locations) -> Self {
         TaskBook {
             global,
             root: None,
@@ -113,7 +112,30 @@ struct Output<'a> {
     summary: &'a [Group],
 }
 
-pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
+/// What `mlab eval` scores, and how (one field per flag).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder holding runs, searched at any depth.
+    pub log_folder: PathBuf,
+    /// Task of the runs (selects mlab runs; names MLAgentBench runs' task).
+    pub task: Option<String>,
+    /// Where to write the results as JSON.
+    pub output_file: Option<PathBuf>,
+    /// Also score every intermediate step snapshot.
+    pub eval_intermediate: bool,
+    /// Parallel scoring workers (None: the number of cores).
+    pub jobs: Option<u64>,
+    /// Seconds one get_score call may take.
+    pub eval_timeout: f64,
+    /// Neither read nor write the score cache.
+    pub no_cache: bool,
+    /// Python interpreter for eval.py (None: the usual lookup).
+    pub python: Option<PathBuf>,
+    /// How eval.py is confined.
+    pub sandbox: crate::sandbox::Kind,
+}
+
+pub fn run(global: &Locations, args: &Config) -> Result<ExitCode> {
     let root = &args.log_folder;
     if !root.is_dir() {
         bail!(

@@ -8,10 +8,20 @@
 //! format needs far more of: that is a warning and exit 1, unless
 //! `--lenient`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{LlmError, Model, Models, Request};
-use crate::cli::LlmCheckArgs;
+use super::{Config, LlmError, Model, Models, Request};
+
+/// What `mlab llm-check` checks, and how.
+#[derive(Debug, Clone, Default)]
+pub struct CheckConfig {
+    pub llm: Config,
+    /// Also record the calls as a run would, under `<log_dir>/agent_log/`.
+    pub log_dir: Option<PathBuf>,
+    /// Exit 0 even when a model answers but does not follow the instruction.
+    pub lenient: bool,
+}
 
 const PROMPT: &str = "This is a connection check. Reply with the single word: ready";
 /// The word `PROMPT` asks for.
@@ -53,10 +63,10 @@ pub fn shown_reply(reply: &str) -> String {
     out.join("\n         ")
 }
 
-pub fn run(args: &LlmCheckArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &CheckConfig) -> anyhow::Result<ExitCode> {
     let mut llm = args.llm.clone();
     llm.llm_retries = llm.llm_retries.min(2);
-    let models = Models::from_args(&llm, args.log_dir.as_deref())?;
+    let models = Models::new(&llm, args.log_dir.as_deref())?;
 
     let main_name = models.main.name().to_string();
     let mut checks: Vec<(&str, &dyn Model)> = vec![("--llm", models.main.as_ref())];

@@ -1,6 +1,6 @@
 //! One role of a run: checks the budget before a call, hands the call to a
 //! provider backend, then counts tokens and dollars, records the call and
-//! writes its readable log. Every model `Models::from_args` returns is one
+//! writes its readable log. Every model `Models::new` returns is one
 //! of these, so accounting cannot be skipped by any provider.
 //!
 //! Backends only talk to their provider (or file, or person); they know
@@ -81,6 +81,8 @@ pub struct Settings {
     /// `--llm-base-url`.
     pub base_url: Option<String>,
     pub replay_lenient: bool,
+    /// `seed` of OpenAI requests.
+    pub seed: Option<u64>,
     /// Where the original's key files are looked for.
     pub key_dir: PathBuf,
 }
@@ -97,13 +99,10 @@ pub fn build_backend(
                 .or_else(|| settings.base_url.clone())
                 .or_else(|| env_setting("OPENAI_BASE_URL"));
             let key = keys::openai(&settings.key_dir)?;
-            Arc::new(openai::OpenAi::new(
-                name,
-                model,
-                base.as_deref(),
-                key,
-                settings.policy.clone(),
-            )?)
+            Arc::new(
+                openai::OpenAi::new(name, model, base.as_deref(), key, settings.policy.clone())?
+                    .with_seed(settings.seed),
+            )
         }
         Spec::Anthropic { model, base_url } => {
             let base = base_url

@@ -3,9 +3,9 @@
 //! scripted replies, including faults a real server has (slow replies,
 //! dropped connections). Standard library only, so tests add no crates.
 //!
-//! Compiled into the unit tests (`cfg(test)`) and included by path from
-//! `tests/llm_*.rs` and `benches/llm_overhead.rs`; never part of the binary.
-#![allow(dead_code)]
+//! Used by the unit tests, `tests/llm_*.rs` and `benches/llm_overhead.rs`
+//! through the library (`mlab::llm::mock_server`); mlab itself never starts
+//! one.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};

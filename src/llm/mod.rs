@@ -2,7 +2,7 @@
 //! roles of the original (main, fast, edit).
 //!
 //! This file fixes the interface the rest of mlab codes against and builds
-//! the three roles from the command line (`Models::from_args`). Beside it:
+//! the three roles from its configuration (`Models::new`, from `Config`). Beside it:
 //! the providers (`openai`, `anthropic`, `scripted`, `replay`, `human`), the
 //! HTTP transport with its retries (`transport`), API keys (`keys`), model
 //! names (`spec`), prices, usage and budgets (`cost`), the per-call records
@@ -21,16 +21,17 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::LlmArgs;
-
 mod anthropic;
 pub mod check;
+mod config;
 mod cost;
 mod human;
 mod keys;
 mod metered;
-#[cfg(test)]
-pub(crate) mod mock_server;
+/// A scripted HTTP server for tests and benchmarks of the providers (not
+/// used by mlab itself).
+#[doc(hidden)]
+pub mod mock_server;
 mod openai;
 mod record;
 mod replay;
@@ -43,6 +44,7 @@ mod transport;
 use cost::PriceTable;
 // For the sandbox, which strips these from every child's environment.
 #[allow(unused_imports)]
+pub use config::Config;
 pub use keys::secret_env_vars;
 pub use metered::Totals;
 pub use spec::{model_identity, Spec};
@@ -116,7 +118,7 @@ pub struct ToolCall {
 
 /// Whether a request that offers tools requires the model to call one
 /// (`--tool-choice`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ToolChoice {
     /// The model may answer in text instead.
@@ -304,7 +306,7 @@ pub trait Model: Send + Sync {
     fn complete(&self, req: &Request) -> Result<Completion, LlmError>;
 
     /// Tokens and US dollars spent so far by every role that shares this
-    /// model's account (the models of one `Models::from_args`); `None` for a
+    /// model's account (the models of one `Models::new`); `None` for a
     /// model that keeps no account.
     fn spent(&self) -> Option<(Usage, f64)> {
         None
@@ -365,14 +367,14 @@ impl RoleName {
 }
 
 impl Models {
-    /// Builds the three roles from the command line. `log_dir` is the run's
+    /// Builds the three roles from `args`. `log_dir` is the run's
     /// log folder: when given, every call appends one line to
     /// `<log_dir>/agent_log/llm_calls.jsonl`.
     ///
     /// Roles naming the same model share one instance, so a scripted or
     /// replayed model hands out its answers in call order whichever role asks,
     /// and all roles share one account of tokens, cost and budget.
-    pub fn from_args(args: &LlmArgs, log_dir: Option<&Path>) -> anyhow::Result<Models> {
+    pub fn new(args: &Config, log_dir: Option<&Path>) -> anyhow::Result<Models> {
         let main_name = match args.llm.as_deref().map(str::trim) {
             Some(name) if !name.is_empty() => name.to_string(),
             _ => anyhow::bail!(
@@ -410,9 +412,10 @@ impl Models {
         }
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let settings = metered::Settings {
-            policy: RetryPolicy::from_args(args)?,
+            policy: RetryPolicy::new(args)?,
             base_url: args.llm_base_url.clone(),
             replay_lenient: args.replay_lenient,
+            seed: args.seed,
             key_dir: cwd,
         };
 
@@ -537,7 +540,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// configuration of the run it replays; else the agent and each role's
 /// provider and model name (never a base URL, port or key):
 /// `research (openai:llama3)`, `research (gpt-4o; fast gpt-4o-mini)`.
-pub fn config_identity(agent: &str, args: &LlmArgs) -> String {
+pub fn config_identity(agent: &str, args: &Config) -> String {
     if let Some(name) = args.config_name.as_deref().map(str::trim) {
         if !name.is_empty() {
             return name.to_string();

@@ -31,6 +31,9 @@ pub struct OpenAi {
     label: String,
     /// The server rejected `tool_choice` once; it is no longer sent.
     no_tool_choice: std::sync::atomic::AtomicBool,
+    /// Sent as `seed` (the run's `--seed`): the API's best-effort
+    /// deterministic sampling.
+    seed: Option<u64>,
 }
 
 impl OpenAi {
@@ -78,7 +81,14 @@ impl OpenAi {
             reasoning,
             label: name.to_string(),
             no_tool_choice: Default::default(),
+            seed: None,
         })
+    }
+
+    /// Sends `seed` with every request (when given).
+    pub fn with_seed(mut self, seed: Option<u64>) -> OpenAi {
+        self.seed = seed;
+        self
     }
 
     /// The JSON body of a request.
@@ -116,6 +126,7 @@ impl OpenAi {
             stop,
             tools: req.tools.iter().map(WireTool::from).collect(),
             tool_choice,
+            seed: self.seed,
         };
         serde_json::to_vec(&body).expect("a request body always serializes")
     }
@@ -137,6 +148,8 @@ struct Body<'a> {
     tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_choice: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -352,6 +365,16 @@ mod tests {
             serde_json::json!({"model": "o3-mini", "messages": [{"role": "user", "content": "hi"}],
                                "max_completion_tokens": 300})
         );
+    }
+
+    #[test]
+    fn the_run_seed_is_sent_as_seed_and_nothing_without_one() {
+        let req = Request::prompt("hi", 10);
+        let body: serde_json::Value =
+            serde_json::from_slice(&local("llama").with_seed(Some(42)).body(&req)).unwrap();
+        assert_eq!(body["seed"], 42);
+        let body: serde_json::Value = serde_json::from_slice(&local("llama").body(&req)).unwrap();
+        assert!(body.get("seed").is_none(), "{body}");
     }
 
     #[test]

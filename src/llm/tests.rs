@@ -6,8 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-
 use super::anthropic::Anthropic;
 use super::cost::{Budget, PriceTable};
 use super::keys::ApiKey;
@@ -27,6 +25,7 @@ fn fast_policy() -> RetryPolicy {
         deadline: Duration::from_secs(30),
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(50),
+        ..RetryPolicy::default()
     }
 }
 
@@ -640,16 +639,22 @@ fn no_key_text_reaches_the_log_folder_or_errors() {
 
 // ---- models built from the command line ----
 
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    llm: crate::cli::LlmArgs,
-}
-
-fn args(flags: &[&str]) -> crate::cli::LlmArgs {
-    let mut argv = vec!["mlab"];
-    argv.extend_from_slice(flags);
-    Cli::parse_from(argv).llm
+/// The configuration the front end makes of these `mlab run` flags (the
+/// few the tests below use).
+fn args(flags: &[&str]) -> Config {
+    let mut c = Config::default();
+    let mut it = flags.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().expect("the flag takes a value").to_string();
+        match *flag {
+            "--llm" => c.llm = Some(value()),
+            "--edit-script-max-tokens" => c.edit_script_max_tokens = value().parse().unwrap(),
+            "--prices" => c.prices = Some(value().into()),
+            "--replay-lenient" => c.replay_lenient = true,
+            other => panic!("the test helper does not know {other}"),
+        }
+    }
+    c
 }
 
 fn write(path: &Path, text: &str) {
@@ -658,10 +663,7 @@ fn write(path: &Path, text: &str) {
 
 #[test]
 fn a_missing_llm_flag_is_an_error_naming_it() {
-    let e = Models::from_args(&args(&[]), None)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Models::new(&args(&[]), None).err().unwrap().to_string();
     assert!(e.contains("--llm"), "{e}");
 }
 
@@ -671,7 +673,7 @@ fn roles_default_to_the_main_model_and_max_tokens_come_from_flags() {
     let script = dir.path().join("s.jsonl");
     write(&script, "\"a\"\n\"b\"\n\"c\"\n");
     let spec = format!("scripted:{}", script.display());
-    let m = Models::from_args(
+    let m = Models::new(
         &args(&["--llm", &spec, "--edit-script-max-tokens", "1234"]),
         None,
     )
@@ -697,7 +699,7 @@ fn scripted_model_gives_texts_tool_calls_errors_and_then_a_clear_end() {
 {"error": "prompt_too_long", "message": "scripted overflow"}
 "#,
     );
-    let m = Models::from_args(
+    let m = Models::new(
         &args(&["--llm", &format!("scripted:{}", script.display())]),
         None,
     )
@@ -727,7 +729,7 @@ fn scripted_model_gives_texts_tool_calls_errors_and_then_a_clear_end() {
     );
 
     write(&script, "\"ok\"\n{\"txt\": \"typo\"}\n");
-    let e = Models::from_args(
+    let e = Models::new(
         &args(&["--llm", &format!("scripted:{}", script.display())]),
         None,
     )
@@ -745,7 +747,7 @@ fn replay_returns_recorded_answers_and_rejects_a_changed_prompt() {
         "\"main one\"\n\"fast one\"\n{\"error\":\"prompt_too_long\",\"message\":\"too big\"}\n\"main two\"\n",
     );
     let run1 = dir.path().join("run1");
-    let m = Models::from_args(
+    let m = Models::new(
         &args(&["--llm", &format!("scripted:{}", script.display())]),
         Some(&run1),
     )
@@ -757,7 +759,7 @@ fn replay_returns_recorded_answers_and_rejects_a_changed_prompt() {
 
     let replay = format!("replay:{}", run1.display());
     let run2 = dir.path().join("run2");
-    let r = Models::from_args(&args(&["--llm", &replay]), Some(&run2)).unwrap();
+    let r = Models::new(&args(&["--llm", &replay]), Some(&run2)).unwrap();
     // Roles replay their own calls, whatever the interleaving.
     assert_eq!(
         r.fast.complete(&Request::prompt("f1", 5)).unwrap().text,
@@ -785,7 +787,7 @@ fn replay_returns_recorded_answers_and_rejects_a_changed_prompt() {
     assert_eq!(records(&run2).len(), 5, "the replayed run is recorded too");
 
     // A changed prompt: an error by default, a warning when lenient.
-    let r = Models::from_args(&args(&["--llm", &replay]), None).unwrap();
+    let r = Models::new(&args(&["--llm", &replay]), None).unwrap();
     let e = r
         .main
         .complete(&Request::prompt("p1 changed", 5))
@@ -796,7 +798,7 @@ fn replay_returns_recorded_answers_and_rejects_a_changed_prompt() {
         text.contains("differs") && text.contains("--replay-lenient"),
         "{text}"
     );
-    let r = Models::from_args(&args(&["--llm", &replay, "--replay-lenient"]), None).unwrap();
+    let r = Models::new(&args(&["--llm", &replay, "--replay-lenient"]), None).unwrap();
     assert_eq!(
         r.main
             .complete(&Request::prompt("p1 changed", 5))
@@ -812,7 +814,7 @@ fn models_from_args_reach_a_local_openai_compatible_server() {
     server.push(Reply::openai_text("local says hi", 4, 3));
     let dir = tempfile::tempdir().unwrap();
     let spec = format!("openai:llama3@{}/v1", server.url());
-    let m = Models::from_args(&args(&["--llm", &spec]), Some(dir.path())).unwrap();
+    let m = Models::new(&args(&["--llm", &spec]), Some(dir.path())).unwrap();
     let c = m.main.complete(&Request::prompt("hello", 20)).unwrap();
     assert_eq!(c.text, "local says hi");
     assert_eq!(c.cost_usd, 0.0);
@@ -828,7 +830,7 @@ fn a_price_file_prices_a_local_model() {
     let prices = dir.path().join("p.toml");
     write(&prices, "\"llama3\" = { input = 0.2, output = 0.4 }\n");
     let spec = format!("openai:llama3@{}/v1", server.url());
-    let m = Models::from_args(
+    let m = Models::new(
         &args(&["--llm", &spec, "--prices", prices.to_str().unwrap()]),
         None,
     )

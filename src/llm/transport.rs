@@ -18,13 +18,12 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use rand::Rng as _;
+use rand::{Rng as _, SeedableRng as _};
 use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use super::keys::redact;
-use super::{LlmError, ModelFailure};
-use crate::cli::LlmArgs;
+use super::{Config, LlmError, ModelFailure};
 
 /// How hard to try one call.
 #[derive(Debug, Clone)]
@@ -39,6 +38,35 @@ pub struct RetryPolicy {
     pub backoff_base: Duration,
     /// Longest wait chosen by backoff (a longer Retry-After is still honoured).
     pub backoff_max: Duration,
+    /// Where the random part of each wait comes from.
+    pub jitter: Jitter,
+}
+
+/// The random source of the retry waits: seeded from the run's `--seed`,
+/// or from the operating system. Clones share one sequence.
+#[derive(Debug, Clone)]
+pub struct Jitter(std::sync::Arc<std::sync::Mutex<rand::rngs::StdRng>>);
+
+impl Jitter {
+    pub fn seeded(seed: u64) -> Jitter {
+        Jitter(std::sync::Arc::new(std::sync::Mutex::new(
+            rand::rngs::StdRng::seed_from_u64(seed),
+        )))
+    }
+
+    /// A number in [0, 1).
+    fn next(&self) -> f64 {
+        let mut rng = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        rng.gen_range(0.0..1.0)
+    }
+}
+
+impl Default for Jitter {
+    fn default() -> Jitter {
+        Jitter(std::sync::Arc::new(std::sync::Mutex::new(
+            rand::rngs::StdRng::from_entropy(),
+        )))
+    }
 }
 
 impl Default for RetryPolicy {
@@ -49,12 +77,13 @@ impl Default for RetryPolicy {
             deadline: Duration::from_secs(3600),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            jitter: Jitter::default(),
         }
     }
 }
 
 impl RetryPolicy {
-    pub fn from_args(args: &LlmArgs) -> anyhow::Result<RetryPolicy> {
+    pub fn new(args: &Config) -> anyhow::Result<RetryPolicy> {
         let secs = |v: f64, flag: &str| -> anyhow::Result<Duration> {
             anyhow::ensure!(
                 v.is_finite() && v >= 0.0,
@@ -70,6 +99,7 @@ impl RetryPolicy {
             deadline: secs(args.llm_deadline, "--llm-deadline")?,
             backoff_base: secs(args.llm_backoff, "--llm-backoff")?,
             backoff_max: Duration::from_secs(60),
+            jitter: args.seed.map(Jitter::seeded).unwrap_or_default(),
         })
     }
 
@@ -81,8 +111,7 @@ impl RetryPolicy {
             .backoff_base
             .saturating_mul(1u32 << (retry.saturating_sub(1)).min(20));
         let capped = exp.min(self.backoff_max);
-        let r: f64 = rand::thread_rng().gen_range(0.0..1.0);
-        capped.mul_f64(0.5 + 0.5 * r)
+        capped.mul_f64(0.5 + 0.5 * self.jitter.next())
     }
 }
 
@@ -537,6 +566,19 @@ mod tests {
             assert!(w3 >= Duration::from_millis(200) && w3 <= Duration::from_millis(400));
             assert!(p.backoff(30) <= Duration::from_millis(1000));
         }
+    }
+
+    #[test]
+    fn a_seeded_policy_waits_the_same_each_time() {
+        let waits = |seed: u64| {
+            let p = RetryPolicy {
+                jitter: Jitter::seeded(seed),
+                ..RetryPolicy::default()
+            };
+            (1..6).map(|r| p.backoff(r)).collect::<Vec<_>>()
+        };
+        assert_eq!(waits(7), waits(7));
+        assert_ne!(waits(7), waits(8));
     }
 
     #[test]

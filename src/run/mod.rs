@@ -7,37 +7,96 @@
 //! made; once the environment exists,
 //! every way out (final answer, limits, agent or model error, Ctrl-C, a
 //! panic) goes through `Environment::finish` and the closing run.json.
+//!
+//! [`run`] takes everything from its [`RunConfig`] and may be called from
+//! several threads at once (each run with its own log folder and
+//! workspace). What several runs in one process share is listed in the
+//! crate's documentation; Ctrl-C handling is the caller's to install once
+//! ([`signals::install`]), and its flag is handed in as
+//! [`RunConfig::interrupt`].
 
-pub mod actions;
-pub mod agent;
 pub mod record;
 pub mod signals;
 
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{GlobalArgs, LlmArgs, RunArgs, SandboxArgs};
+use crate::agent::{self, action_list, AgentConfig, AgentSetup};
 use crate::env::workspace::{self, ReadOnlyMode};
 use crate::env::{is_disk_full, EnvConfig, Environment, HarnessError, Interrupted, ResumeFrom};
 use crate::llm::{LlmError, Models};
 use crate::sandbox::Sandbox;
-use crate::task::discover;
-use crate::{python, ui};
-use agent::AgentSetup;
+use crate::task::{discover, Locations};
+use crate::{llm, python};
 use record::{ExitReason, ModelNames, RunRecord};
 
-pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
-    // Signals first: every thread started later inherits the blocked mask.
-    let interrupt = signals::install()?;
+/// One run: the task, the agent, the models, the limits and where it all
+/// goes (one field per flag of `mlab run`).
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Where the task is looked for.
+    pub locations: Locations,
+    /// Task to run (a folder name under the benchmarks folder).
+    pub task: String,
+    /// Folder for this run's logs (agent_log/, env_log/, run.json).
+    pub log_dir: PathBuf,
+    /// Folder under which the workspace is made (None: beside the log
+    /// folder).
+    pub work_dir: Option<PathBuf>,
+    /// Maximum number of environment steps.
+    pub max_steps: u64,
+    /// Maximum wall time of the run in seconds.
+    pub max_time: f64,
+    /// GPU index given to scripts as CUDA_VISIBLE_DEVICES.
+    pub device: String,
+    /// Python interpreter for scripts (None: the usual lookup).
+    pub python: Option<PathBuf>,
+    /// Resume the run whose log folder this is.
+    pub resume: Option<PathBuf>,
+    /// Last step of the earlier run to keep.
+    pub resume_step: Option<u64>,
+    /// Offer the Request Help action.
+    pub interactive: bool,
+    /// Per-command timeout of Execute Script in seconds.
+    pub exec_timeout: Option<f64>,
+    /// Recorded in run.json; the models get it through `llm.seed`.
+    pub seed: u64,
+    pub agent: AgentConfig,
+    pub llm: llm::Config,
+    pub sandbox: crate::sandbox::Kind,
+    /// Memory limit per command, in bytes.
+    pub mem_limit: Option<u64>,
+    /// Print what each step does on stderr (`-v`).
+    pub echo: bool,
+    /// Set to ask the run to stop (Ctrl-C): the flag of
+    /// [`signals::install`], or one of the caller's own.
+    pub interrupt: Arc<AtomicBool>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub reason: ExitReason,
+    /// What went wrong, when something did.
+    pub error: Option<String>,
+    pub steps: usize,
+    pub log_dir: PathBuf,
+}
+
+pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
+    let interrupt = args.interrupt.clone();
+    let close_guard = signals::CloseGuard::new();
     // The task first: a misspelt task name is the likeliest mistake.
-    let root = discover::benchmarks_root(global)?;
+    let root = discover::benchmarks_root(&args.locations)?;
     let task = discover::find_task(&root, &args.task)?;
-    let agent_name = agent::check(args)?;
-    check_limits(args)?;
+    args.agent.options.resume_agent_log = args.resume.as_ref().map(|d| d.join("agent_log"));
+    let checked_agent = agent::check(&args.agent, args.llm.llm.is_some())?;
+    let agent_name = checked_agent.kind().as_str();
+    check_limits(&args)?;
     if !task.is_prepared() {
         bail!(
             "task {} is not prepared yet; run `mlab prepare {}` first",
@@ -45,7 +104,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
             task.name()
         );
     }
-    let sandbox = make_sandbox(&args.sandbox)?;
+    let sandbox = make_sandbox(args.sandbox)?;
     // A Python the sandbox cannot start stops the run here, before any step.
     let checked = python::resolve(args.python.as_deref());
     crate::sandbox::check_agent_python(
@@ -54,8 +113,8 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         checked.source,
         Some(args.device.clone()),
     )?;
-    let mem_limit = args.sandbox.mem_limit;
-    check_log_dir(args)?;
+    let mem_limit = args.mem_limit;
+    check_log_dir(&args)?;
     let resume = args.resume.as_ref().map(|d| ResumeFrom {
         log_dir: d.clone(),
         step: args.resume_step.map(|s| s as usize),
@@ -80,16 +139,20 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(&agent_log)
         .with_context(|| format!("could not create {}", agent_log.display()))?;
-    let mut agent = agent::make(AgentSetup {
-        args,
-        agent_log,
-        models: models.clone(),
-        task: &task,
-        interrupt: interrupt.clone(),
-    })?;
+    let mut agent = agent::make(
+        checked_agent,
+        AgentSetup {
+            agent_log,
+            models: models.clone(),
+            task: &task,
+            max_steps: args.max_steps,
+            max_time: args.max_time,
+            interrupt: interrupt.clone(),
+        },
+    )?;
 
     let mut record = RunRecord::new(
-        args,
+        &args,
         agent_name,
         sandbox.name(),
         model_names(models.as_ref()),
@@ -102,7 +165,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     {
         let mut early = record.clone();
         let log_dir = args.log_dir.clone();
-        signals::set_last_resort(Box::new(move || {
+        close_guard.set(Box::new(move || {
             early.set_end(
                 ExitReason::Interrupted,
                 Some("the run was interrupted while it was being set up".into()),
@@ -127,7 +190,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         mem_limit,
         models,
         interrupt: interrupt.clone(),
-        echo: global.verbose > 0,
+        echo: args.echo,
         resume,
     };
     let mut env = match Environment::start(cfg) {
@@ -143,7 +206,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
             return Err(e.context("could not set up the environment"));
         }
     };
-    signals::set_last_resort(last_resort_close(&env, &record, &args.log_dir));
+    close_guard.set(last_resort_close(&env, &record, &args.log_dir));
 
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.run(&mut env)));
     let (reason, error) = classify(&env, outcome);
@@ -181,25 +244,16 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         record.cost_usd = cost;
         record.llm_calls = m.calls();
     }
-    signals::disarm();
+    close_guard.disarm();
     let written = env.with_room(|| record.write(&args.log_dir));
     env.release_reserve();
     written?;
 
-    let summary = format!(
-        "run ended: {} after {} steps; logs in {}",
-        reason.as_str(),
-        env.steps_taken(),
-        args.log_dir.display()
-    );
-    match &error {
-        Some(e) => ui::warn(format!("{summary}\n  {e}")),
-        None => ui::info(summary),
-    }
-    Ok(match reason {
-        ExitReason::Interrupted => ExitCode::from(130),
-        r if r.is_normal() => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
+    Ok(RunOutcome {
+        reason,
+        error,
+        steps: env.steps_taken(),
+        log_dir: args.log_dir,
     })
 }
 
@@ -278,7 +332,7 @@ fn classify(
                 ExitReason::Interrupted
             } else if is_disk_full(&e) {
                 ExitReason::DiskFull
-            } else if e.downcast_ref::<actions::ActionsExhausted>().is_some() {
+            } else if e.downcast_ref::<action_list::ActionsExhausted>().is_some() {
                 ExitReason::ActionsExhausted
             } else if e.downcast_ref::<HarnessError>().is_some() {
                 ExitReason::HarnessError
@@ -307,7 +361,7 @@ fn classify(
     }
 }
 
-fn check_limits(args: &RunArgs) -> Result<()> {
+fn check_limits(args: &RunConfig) -> Result<()> {
     if !(args.max_time > 0.0 && args.max_time.is_finite()) {
         bail!("--max-time must be a positive number of seconds");
     }
@@ -323,7 +377,7 @@ fn check_limits(args: &RunArgs) -> Result<()> {
 }
 
 /// Refuses to start a new run over an earlier one's logs.
-fn check_log_dir(args: &RunArgs) -> Result<()> {
+fn check_log_dir(args: &RunConfig) -> Result<()> {
     let events = args.log_dir.join("env_log/events.jsonl");
     if !events.exists() {
         return Ok(());
@@ -369,8 +423,8 @@ fn same_path(a: &Path, b: &Path) -> bool {
 /// The one place that decides how agent-caused commands are confined:
 /// bubblewrap for `auto`/`bwrap` (or a clear failure), no confinement only
 /// for an explicit `none`, with a warning.
-fn make_sandbox(args: &SandboxArgs) -> Result<Arc<dyn Sandbox>> {
-    Ok(Arc::from(crate::sandbox::select(args.sandbox)?))
+fn make_sandbox(kind: crate::sandbox::Kind) -> Result<Arc<dyn Sandbox>> {
+    Ok(Arc::from(crate::sandbox::select(kind)?))
 }
 
 /// How read-only files appear: mounted by a sandbox that can, else copied.
@@ -385,11 +439,11 @@ fn read_only_mode(sandbox: &dyn Sandbox) -> ReadOnlyMode {
 /// The models of the three roles, if the run names any (the actions agent
 /// needs none unless its list holds LLM-backed actions). Every call is
 /// recorded under `<log-dir>/agent_log/`.
-fn make_models(llm: &LlmArgs, log_dir: &Path) -> Result<Option<Models>> {
+fn make_models(llm: &llm::Config, log_dir: &Path) -> Result<Option<Models>> {
     if llm.llm.is_none() && llm.fast_llm.is_none() && llm.edit_script_llm.is_none() {
         return Ok(None);
     }
-    Models::from_args(llm, Some(log_dir)).map(Some)
+    Models::new(llm, Some(log_dir)).map(Some)
 }
 
 fn model_names(models: Option<&Models>) -> Option<ModelNames> {

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::cli::{RunArgs, SandboxArgs};
+use super::RunConfig;
 use crate::env::trace::write_atomic;
 
 /// Why a run ended.
@@ -121,7 +121,7 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    pub fn new(args: &RunArgs, agent: &str, sandbox: &str, llm: Option<ModelNames>) -> RunRecord {
+    pub fn new(args: &RunConfig, agent: &str, sandbox: &str, llm: Option<ModelNames>) -> RunRecord {
         RunRecord {
             mlab_version: env!("CARGO_PKG_VERSION").to_string(),
             task: args.task.clone(),
@@ -161,7 +161,7 @@ impl RunRecord {
 }
 
 /// Every flag of `mlab run`, by its long name.
-pub fn flags(a: &RunArgs) -> Value {
+pub fn flags(a: &RunConfig) -> Value {
     let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
     json!({
         "task": a.task,
@@ -174,8 +174,8 @@ pub fn flags(a: &RunArgs) -> Value {
         "resume": path(&a.resume),
         "resume_step": a.resume_step,
         "interactive": a.interactive,
-        "agent": a.agent,
-        "actions": path(&a.actions),
+        "agent": a.agent.kind.as_str(),
+        "actions": path(&a.agent.actions),
         "exec_timeout": a.exec_timeout,
         "seed": a.seed,
         "llm": a.llm.llm,
@@ -191,27 +191,18 @@ pub fn flags(a: &RunArgs) -> Value {
         "max_total_tokens": a.llm.max_total_tokens,
         "prices": path(&a.llm.prices),
         "config_name": a.llm.config_name,
-        "tool_choice": a.llm.tool_choice,
-        "sandbox": sandbox_flag(&a.sandbox),
-        "mem_limit": a.sandbox.mem_limit,
-        "agent_cmd": a.agent_cmd,
-        "agent_timeout": a.agent_timeout,
-        "agent_max_steps": a.agent_max_steps,
-        "max_retries": a.max_retries,
-        "max_steps_in_context": a.max_steps_in_context,
-        "max_observation_steps_in_context": a.max_observation_steps_in_context,
-        "retrieval": a.retrieval,
-        "actions_add_to_prompt": a.actions_add_to_prompt,
-        "actions_remove_from_prompt": a.actions_remove_from_prompt,
-        "valid_format_entires": a.valid_format_entires,
+        "tool_choice": a.agent.options.tool_choice,
+        "sandbox": a.sandbox.as_str(),
+        "mem_limit": a.mem_limit,
+        "agent_cmd": a.agent.command,
+        "agent_timeout": a.agent.timeout,
+        "agent_max_steps": a.agent.options.agent_max_steps,
+        "max_retries": a.agent.options.max_retries,
+        "max_steps_in_context": a.agent.options.max_steps_in_context,
+        "max_observation_steps_in_context": a.agent.options.max_observation_steps_in_context,
+        "retrieval": a.agent.options.retrieval,
+        "actions_add_to_prompt": a.agent.options.add_to_prompt,
+        "actions_remove_from_prompt": a.agent.options.remove_from_prompt,
+        "valid_format_entires": a.agent.options.format_entries,
     })
-}
-
-/// The `--sandbox` value as typed on the command line.
-pub fn sandbox_flag(args: &SandboxArgs) -> String {
-    use clap::ValueEnum;
-    args.sandbox
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default()
 }

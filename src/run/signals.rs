@@ -13,17 +13,35 @@
 //! itself [`CLOSE_WITHIN`] after it (final snapshot where possible,
 //! run.json with its exit reason) and ends mlab, so that nothing (an agent
 //! blocked in a model call, a stuck file system call) can hold it.
+//!
+//! This is process-wide by nature: the front end installs it once
+//! ([`install`]; later calls return the same flag), and every run of the
+//! process shares its flag. Each run registers its own last-resort close
+//! ([`CloseGuard`]); the watchdog closes every run still registered.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{SigSet, Signal};
 
-/// Installs the handling; returns the flag that says a stop was asked for.
-/// Call before any other thread is started, so that all inherit the mask.
+/// Installs the handling once per process; returns the flag that says a
+/// stop was asked for (the same flag on every call). Call before any other
+/// thread is started, so that all inherit the mask.
 pub fn install() -> Result<Arc<AtomicBool>> {
+    static INSTALLED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(flag) = INSTALLED.get() {
+        return Ok(flag.clone());
+    }
+    let flag = install_now()?;
+    Ok(INSTALLED.get_or_init(|| flag).clone())
+}
+
+fn install_now() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let mut set = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
@@ -89,65 +107,86 @@ pub fn kill_child_groups() {
 /// How long after the first signal the watchdog closes the run itself.
 pub const CLOSE_WITHIN: Duration = Duration::from_millis(3800);
 
-enum LastResort {
-    Unset,
-    Armed(Box<dyn FnOnce() + Send>),
-    /// The watchdog is closing the run.
-    Fired,
-    /// The run is closing itself.
-    Disarmed,
+/// The last-resort closes of the runs in this process.
+#[derive(Default)]
+struct LastResorts {
+    /// The watchdog is closing the runs.
+    fired: bool,
+    armed: HashMap<u64, Box<dyn FnOnce() + Send>>,
 }
 
-fn last_resort() -> &'static Mutex<LastResort> {
-    static L: Mutex<LastResort> = Mutex::new(LastResort::Unset);
-    &L
+fn last_resorts() -> &'static Mutex<LastResorts> {
+    static L: OnceLock<Mutex<LastResorts>> = OnceLock::new();
+    L.get_or_init(Default::default)
 }
 
-/// Sets what the watchdog does to close the run when the run's own close
-/// has not happened in time (writes run.json, takes what final snapshot it
-/// can). Replaces an earlier one.
-pub fn set_last_resort(close: Box<dyn FnOnce() + Send>) {
-    let mut l = last_resort().lock().unwrap_or_else(|p| p.into_inner());
-    if !matches!(*l, LastResort::Fired) {
-        *l = LastResort::Armed(close);
+/// One run's place among the last-resort closes; dropping it unregisters
+/// the run.
+pub struct CloseGuard(u64);
+
+impl CloseGuard {
+    /// A place for a new run (nothing registered yet).
+    pub fn new() -> CloseGuard {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        CloseGuard(NEXT.fetch_add(1, Ordering::Relaxed))
     }
-}
 
-/// Called by the run before it writes its closing run.json. When the
-/// watchdog is already closing the run, the caller must write nothing
-/// more: it then waits here for the watchdog to end mlab.
-pub fn disarm() {
-    let mut l = last_resort().lock().unwrap_or_else(|p| p.into_inner());
-    if matches!(*l, LastResort::Fired) {
-        drop(l);
-        loop {
-            std::thread::park();
+    /// Sets what the watchdog does to close this run when the run's own
+    /// close has not happened in time (writes run.json, takes what final
+    /// snapshot it can). Replaces an earlier one.
+    pub fn set(&self, close: Box<dyn FnOnce() + Send>) {
+        let mut l = last_resorts().lock().unwrap_or_else(|p| p.into_inner());
+        if !l.fired {
+            l.armed.insert(self.0, close);
         }
     }
-    *l = LastResort::Disarmed;
+
+    /// Called by the run before it writes its closing run.json. When the
+    /// watchdog is already closing the runs, the caller must write nothing
+    /// more: it then waits here for the watchdog to end mlab.
+    pub fn disarm(&self) {
+        let mut l = last_resorts().lock().unwrap_or_else(|p| p.into_inner());
+        if l.fired {
+            drop(l);
+            loop {
+                std::thread::park();
+            }
+        }
+        l.armed.remove(&self.0);
+    }
+}
+
+impl Default for CloseGuard {
+    fn default() -> Self {
+        CloseGuard::new()
+    }
+}
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        let mut l = last_resorts().lock().unwrap_or_else(|p| p.into_inner());
+        if !l.fired {
+            l.armed.remove(&self.0);
+        }
+    }
 }
 
 fn watchdog() {
     std::thread::sleep(CLOSE_WITHIN);
-    let close = {
-        let mut l = last_resort().lock().unwrap_or_else(|p| p.into_inner());
-        match std::mem::replace(&mut *l, LastResort::Fired) {
-            LastResort::Armed(f) => Some(f),
-            // The run is writing its last file: give it a moment.
-            LastResort::Disarmed => {
-                *l = LastResort::Disarmed;
-                None
-            }
-            _ => None,
-        }
+    let closes: Vec<Box<dyn FnOnce() + Send>> = {
+        let mut l = last_resorts().lock().unwrap_or_else(|p| p.into_inner());
+        l.fired = true;
+        l.armed.drain().map(|(_, f)| f).collect()
     };
-    match close {
-        Some(f) => {
-            eprintln!("mlab: the run did not close in time after the interrupt; closing it now");
-            kill_child_groups();
+    if closes.is_empty() {
+        // A run is writing its last file: give it a moment.
+        std::thread::sleep(Duration::from_millis(1000));
+    } else {
+        eprintln!("mlab: the run did not close in time after the interrupt; closing it now");
+        kill_child_groups();
+        for f in closes {
             f();
         }
-        None => std::thread::sleep(Duration::from_millis(1000)),
     }
     std::process::exit(130);
 }

@@ -12,17 +12,49 @@ use anyhow::{bail, Context, Result};
 
 use super::tamper::Baseline;
 use super::{agent_policy, grader_policy, select, AgentSetup, Bind, Policy, Stream};
-use crate::cli::SandboxExecArgs;
 
-pub fn run(args: &SandboxExecArgs) -> Result<ExitCode> {
-    let sandbox = select(args.sandbox.sandbox)?;
+/// What `mlab sandbox-exec` runs, and how (one field per flag).
+#[derive(Debug, Clone, Default)]
+pub struct ExecConfig {
+    pub sandbox: super::Kind,
+    /// Memory limit per command, in bytes.
+    pub mem_limit: Option<u64>,
+    /// Working directory, read-write; $HOME inside.
+    pub workspace: Option<PathBuf>,
+    /// `SRC[:DEST]` bound read-only.
+    pub read_only: Vec<String>,
+    /// Paths made invisible inside.
+    pub hide: Vec<PathBuf>,
+    /// Task Python (interpreter or venv folder), made visible read-only.
+    pub python: Option<PathBuf>,
+    /// CUDA_VISIBLE_DEVICES; also binds the GPU device nodes.
+    pub device: Option<String>,
+    /// Wall-clock limit in seconds.
+    pub timeout: Option<f64>,
+    pub max_procs: Option<u64>,
+    /// Output limit in bytes.
+    pub max_output: Option<u64>,
+    /// The grader policy: SNAPSHOT, SCRIPT_DIR and TASK_ENV.
+    pub grader: Option<Vec<PathBuf>>,
+    /// Where to write the tamper report (JSON).
+    pub tamper_report: Option<PathBuf>,
+    /// Pass this process's standard input to the command.
+    pub stdin: bool,
+    /// Run the command N times and print the wall time per run as JSON.
+    pub repeat: Option<u32>,
+    /// The command and its arguments.
+    pub command: Vec<std::ffi::OsString>,
+}
+
+pub fn run(args: &ExecConfig) -> Result<ExitCode> {
+    let sandbox = select(args.sandbox)?;
     let mut policy = build_policy(args)?;
     policy.timeout = args.timeout.map(Duration::from_secs_f64);
     policy.max_output = args.max_output;
     if let Some(n) = args.max_procs {
         policy.max_procs = Some(n);
     }
-    policy.mem_limit = args.sandbox.mem_limit;
+    policy.mem_limit = args.mem_limit;
     // The task's read-only files as the host holds them (what the binds
     // show); the Python environment is not the task's.
     let before = match &args.tamper_report {
@@ -53,7 +85,7 @@ pub fn run(args: &SandboxExecArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
-fn build_policy(args: &SandboxExecArgs) -> Result<Policy> {
+fn build_policy(args: &ExecConfig) -> Result<Policy> {
     if let Some(g) = &args.grader {
         let [snapshot, script, env] = g.as_slice() else {
             bail!("--grader takes SNAPSHOT SCRIPT_DIR TASK_ENV");
@@ -77,7 +109,7 @@ fn build_policy(args: &SandboxExecArgs) -> Result<Policy> {
 }
 
 /// `--read-only SRC[:DEST]`, DEST relative to the workspace.
-fn read_only_binds(args: &SandboxExecArgs, workspace: &Path) -> Vec<Bind> {
+fn read_only_binds(args: &ExecConfig, workspace: &Path) -> Vec<Bind> {
     args.read_only
         .iter()
         .map(|spec| match spec.split_once(':') {
@@ -93,11 +125,7 @@ fn read_only_binds(args: &SandboxExecArgs, workspace: &Path) -> Vec<Bind> {
         .collect()
 }
 
-fn run_plain(
-    sandbox: &dyn super::Sandbox,
-    args: &SandboxExecArgs,
-    policy: &Policy,
-) -> Result<ExitCode> {
+fn run_plain(sandbox: &dyn super::Sandbox, args: &ExecConfig, policy: &Policy) -> Result<ExitCode> {
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     let outcome = super::run(sandbox, &args.command, policy, &mut |s, b| {
@@ -130,7 +158,7 @@ fn run_plain(
 /// wall time of each run (milliseconds) with their median, as JSON.
 fn repeat(
     sandbox: &dyn super::Sandbox,
-    args: &SandboxExecArgs,
+    args: &ExecConfig,
     policy: &Policy,
     n: u32,
 ) -> Result<ExitCode> {
@@ -157,7 +185,7 @@ fn repeat(
 /// Python REPL does, through `spawn`.
 fn run_with_stdin(
     sandbox: &dyn super::Sandbox,
-    args: &SandboxExecArgs,
+    args: &ExecConfig,
     policy: &Policy,
 ) -> Result<ExitCode> {
     let mut child = super::spawn(sandbox, &args.command, policy, Stdio::piped())?;

@@ -62,11 +62,6 @@ pub fn parse_size(text: &str) -> Result<u64> {
     Ok(bytes.round() as u64)
 }
 
-/// clap value parser for `--mem-limit`.
-pub fn parse_size_arg(text: &str) -> std::result::Result<u64, String> {
-    parse_size(text).map_err(|e| e.to_string())
-}
-
 /// Where a controller can be used: the cgroup directory mlab itself sits in
 /// for that controller.
 #[derive(Debug, Clone, PartialEq, Eq)]

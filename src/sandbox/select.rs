@@ -14,7 +14,30 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use super::{Bwrap, NoSandbox, Sandbox};
-use crate::cli::SandboxKind;
+
+/// How agent-caused code (or a grader) is confined: `--sandbox`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// bubblewrap when it exists and works; fail otherwise (never silently
+    /// unconfined).
+    #[default]
+    Auto,
+    /// bubblewrap namespaces.
+    Bwrap,
+    /// No confinement: the agent's code runs with your rights.
+    None,
+}
+
+impl Kind {
+    /// The name as `--sandbox` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Auto => "auto",
+            Kind::Bwrap => "bwrap",
+            Kind::None => "none",
+        }
+    }
+}
 
 /// Printed (and logged) whenever a run uses `--sandbox none`.
 pub const NONE_WARNING: &str = "--sandbox none: the agent's code runs unconfined, with your \
@@ -30,16 +53,16 @@ const WAY_OUT: &str = "to fix it: install bubblewrap (apt-get install bubblewrap
 
 /// The sandbox for `kind`. `none` gives `NoSandbox` and always prints
 /// [`NONE_WARNING`], so no caller can run unconfined silently.
-pub fn select(kind: SandboxKind) -> Result<Box<dyn Sandbox>> {
+pub fn select(kind: Kind) -> Result<Box<dyn Sandbox>> {
     match kind {
-        SandboxKind::None => {
+        Kind::None => {
             crate::ui::warn(NONE_WARNING);
             Ok(Box::new(NoSandbox))
         }
-        SandboxKind::Auto | SandboxKind::Bwrap => match probe() {
+        Kind::Auto | Kind::Bwrap => match probe() {
             Ok(b) => Ok(Box::new(b.clone())),
             Err(reason) => {
-                let asked = if kind == SandboxKind::Auto {
+                let asked = if kind == Kind::Auto {
                     "--sandbox auto needs bubblewrap"
                 } else {
                     "--sandbox bwrap was asked for"
@@ -176,9 +199,9 @@ mod tests {
 
     #[test]
     fn none_is_chosen_only_when_asked() {
-        assert_eq!(select(SandboxKind::None).unwrap().name(), "none");
+        assert_eq!(select(Kind::None).unwrap().name(), "none");
         // auto is bwrap or an error, never "none".
-        match select(SandboxKind::Auto) {
+        match select(Kind::Auto) {
             Ok(s) => assert_eq!(s.name(), "bwrap"),
             Err(e) => assert!(e.to_string().contains("--sandbox none"), "{e}"),
         }

@@ -8,12 +8,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::Task;
-use crate::cli::GlobalArgs;
 use crate::paths;
 
+/// Where the task folders are looked for.
+#[derive(Debug, Clone, Default)]
+pub struct Locations {
+    /// `--benchmarks-dir`; None: `$MLAB_BENCHMARKS`, then `./benchmarks`,
+    /// then the installed folder.
+    pub benchmarks_dir: Option<PathBuf>,
+}
+
 /// The benchmarks folder in use, with where it came from.
-pub fn benchmarks_root(global: &GlobalArgs) -> Result<PathBuf> {
-    if let Some(dir) = &global.benchmarks_dir {
+pub fn benchmarks_root(locations: &Locations) -> Result<PathBuf> {
+    if let Some(dir) = &locations.benchmarks_dir {
         if !dir.is_dir() {
             bail!("--benchmarks-dir {} is not a folder", dir.display());
         }

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{discover, Direction, Layout, Task};
-use crate::cli::{GlobalArgs, TasksArgs};
+use super::{discover, Direction, Layout, Locations, Task};
 use crate::ui;
 
 #[derive(Serialize)]
@@ -41,8 +40,9 @@ fn needs(task: &Task) -> Vec<&'static str> {
     v
 }
 
-pub fn run(global: &GlobalArgs, args: &TasksArgs) -> Result<ExitCode> {
-    let root = discover::benchmarks_root(global)?;
+/// Prints the tasks as a table, or as JSON when `json`.
+pub fn run(locations: &Locations, json: bool) -> Result<ExitCode> {
+    let root = discover::benchmarks_root(locations)?;
     let (tasks, broken) = discover::all_tasks(&root)?;
     for (path, err) in &broken {
         ui::warn(format!("skipping {}: {err:#}", path.display()));
@@ -64,7 +64,7 @@ pub fn run(global: &GlobalArgs, args: &TasksArgs) -> Result<ExitCode> {
             path: t.dir.display().to_string(),
         })
         .collect();
-    if args.json {
+    if json {
         crate::ui::outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }

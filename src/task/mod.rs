@@ -10,6 +10,8 @@ pub mod discover;
 pub mod list;
 pub mod prepare;
 
+pub use discover::Locations;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};

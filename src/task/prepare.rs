@@ -8,14 +8,13 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 
-use super::{discover, Layout, Task, PREPARED_MARKER};
-use crate::cli::{GlobalArgs, PrepareArgs};
+use super::{discover, Layout, Locations, Task, PREPARED_MARKER};
 use crate::{paths, python, ui};
 
 /// Lines of output kept to explain a failure.
@@ -40,8 +39,25 @@ impl Transcript {
     }
 }
 
-pub fn run(global: &GlobalArgs, args: &PrepareArgs) -> Result<ExitCode> {
-    let root = discover::benchmarks_root(global)?;
+/// What `mlab prepare` prepares, and how (one field per flag).
+#[derive(Debug, Clone, Default)]
+pub struct PrepareConfig {
+    /// Tasks to prepare.
+    pub tasks: Vec<String>,
+    /// Every task that can be prepared on this machine.
+    pub all: bool,
+    /// Prepare again even when the task is already marked prepared.
+    pub force: bool,
+    /// Python interpreter for prepare.py (None: the usual lookup).
+    pub python: Option<PathBuf>,
+    /// The user accepts the Kaggle competition rules of these tasks.
+    pub accept_rules: bool,
+    /// Folder of archives downloaded elsewhere (prepare.py's --data-dir).
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn run(locations: &Locations, args: &PrepareConfig) -> Result<ExitCode> {
+    let root = discover::benchmarks_root(locations)?;
     let tasks: Vec<Task> = if args.all {
         let (tasks, broken) = discover::all_tasks(&root)?;
         for (path, err) in &broken {
@@ -123,7 +139,7 @@ pub fn kaggle_credentials_present() -> bool {
     env_ok || dir.join("kaggle.json").is_file()
 }
 
-fn prepare_one(task: &Task, py: &python::Python, args: &PrepareArgs) -> Result<()> {
+fn prepare_one(task: &Task, py: &python::Python, args: &PrepareConfig) -> Result<()> {
     let script_dir = task.script_dir();
     let marker = script_dir.join(PREPARED_MARKER);
     // With --data-dir the archive may already be on disk; prepare.py itself

@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-#[path = "../common/mod.rs"]
-pub mod common;
+// The test crate declares `mod common;` beside this module.
+pub(crate) use crate::common;
 // Re-exported so the tests keep one import line; each test crate uses only
 // some of them.
 #[allow(unused_imports)]

@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use serde_json::{Map, Value};
 
 use super::{text_arg, ActionError, Ctx};
-use crate::env::action::{FINAL_ANSWER, REQUEST_HELP};
+use crate::env::catalog::{FINAL_ANSWER, REQUEST_HELP};
 
 pub fn dispatch(
     name: &str,

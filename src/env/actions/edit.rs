@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::files::{self, readable, writable, FileError, MAX_READ};
 use super::{complete, int_arg, text_arg, ActionError, Ctx, Role};
-use crate::env::action::{
+use crate::env::catalog::{
     EDIT_SCRIPT, EDIT_SCRIPT_SEGMENT, INSPECT_SCRIPT_LINES, UNDO_EDIT_SCRIPT,
 };
 use crate::env::workspace::BACKUP_DIR;

@@ -19,7 +19,7 @@ use rustix::fs::FileType;
 use serde_json::{json, Map, Value};
 
 use super::{text_arg, ActionError, Ctx};
-use crate::env::action::{APPEND_FILE, COPY_FILE, LIST_FILES, READ_FILE, WRITE_FILE};
+use crate::env::catalog::{APPEND_FILE, COPY_FILE, LIST_FILES, READ_FILE, WRITE_FILE};
 use crate::env::confine::Resolved;
 pub use crate::env::fsat::FileError;
 use crate::env::fsat::{self, Tree};

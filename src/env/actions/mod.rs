@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::action::{self, ActionInfo, Family};
+use super::catalog::{self, ActionInfo, Family};
 use super::trace::{now, Step};
 use super::workspace::Workspace;
 use crate::llm::{LlmError, Models, Request};
@@ -87,7 +87,7 @@ impl Ctx<'_> {
     /// Records a primitive call made during this step.
     pub fn record(&mut self, name: &str, args: Value, observation: &str) {
         self.low_level.push(Step {
-            action: action::Action::new(name, args),
+            action: catalog::Action::new(name, args),
             observation: observation.to_string(),
             timestamp: now(),
         });

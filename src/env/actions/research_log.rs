@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::{complete, files, text_arg, ActionError, Ctx, Role};
-use crate::env::action::{APPEND_SUMMARY, REFLECTION, RETRIEVAL};
+use crate::env::catalog::{APPEND_SUMMARY, REFLECTION, RETRIEVAL};
 
 pub const RESEARCH_LOG: &str = "research_log.log";
 

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::{complete, files, text_arg, ActionError, Ctx, Role};
-use crate::env::action::UNDERSTAND_FILE;
+use crate::env::catalog::UNDERSTAND_FILE;
 
 /// A block holds fewer characters than this.
 pub const BLOCK_CHARS: usize = 10_000;

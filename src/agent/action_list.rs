@@ -1,4 +1,5 @@
-//! The `actions` agent: runs a fixed list of actions, no model involved.
+//! The action-list agent (`--agent actions`): plays a fixed list of
+//! actions, no model involved.
 //!
 //! The list is a JSONL file of `{"name": ..., "args": ...}` objects (blank
 //! lines and lines starting with `#` are skipped), or a `trace.json` of an
@@ -15,12 +16,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::agent::Agent;
-use crate::env::action::Action;
+use super::Agent;
+use crate::env::catalog::Action;
 use crate::env::Environment;
 use crate::ui;
 
-pub struct ActionsAgent {
+pub struct ActionListAgent {
     actions: Vec<Action>,
     main_log: PathBuf,
 }
@@ -45,13 +46,13 @@ impl std::fmt::Display for ActionsExhausted {
 
 impl std::error::Error for ActionsExhausted {}
 
-impl ActionsAgent {
-    pub fn load(file: &Path, agent_log: &Path) -> Result<ActionsAgent> {
-        let actions = read(file)?;
-        Ok(ActionsAgent {
+impl ActionListAgent {
+    /// The agent that plays `actions` (as [`read`] returns them).
+    pub fn new(actions: Vec<Action>, agent_log: &Path) -> ActionListAgent {
+        ActionListAgent {
             actions,
             main_log: agent_log.join("main_log"),
-        })
+        }
     }
 }
 
@@ -73,7 +74,7 @@ pub fn check_models(actions: &[Action], has_model: bool) -> Result<()> {
     let mut needing: Vec<&str> = Vec::new();
     let mut first = None;
     for (i, a) in actions.iter().enumerate() {
-        if let Some(info) = crate::env::action::lookup(&a.name).filter(|i| i.uses_llm) {
+        if let Some(info) = crate::env::catalog::lookup(&a.name).filter(|i| i.uses_llm) {
             first.get_or_insert(i);
             if !needing.contains(&info.name) {
                 needing.push(info.name);
@@ -138,7 +139,7 @@ pub fn parse(text: &str) -> Result<Vec<Action>> {
     Ok(out)
 }
 
-impl Agent for ActionsAgent {
+impl Agent for ActionListAgent {
     fn run(&mut self, env: &mut Environment) -> Result<String> {
         let mut log = std::fs::OpenOptions::new()
             .create(true)
