@@ -46,7 +46,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prepare(args) => task::prepare::run(&global, &args),
         Command::Doctor(args) => doctor::run(&global, &args),
         Command::Run(args) => run::run(&global, &args),
-        Command::Eval(args) => eval::run(&global, &args),
+        Command::Eval(args) => cli::run_eval(&global, &args),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(args) => llm::check::run(&args),
         Command::SandboxExec(args) => sandbox::exec::run(&args),

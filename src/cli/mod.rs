@@ -14,7 +14,7 @@ mod llm;
 mod run;
 mod sandbox;
 
-pub use eval::EvalArgs;
+pub use eval::{run_eval, EvalArgs};
 pub use llm::{LlmArgs, LlmCheckArgs};
 pub use run::RunArgs;
 pub use sandbox::{SandboxArgs, SandboxExecArgs, SandboxKind};

@@ -34,6 +34,8 @@ use anyhow::{Context, Result};
 
 pub use bwrap::Bwrap;
 // parse_size and DEFAULT_MAX_PROCS are for the modules that build runs.
+/// Which confinement to use (`--sandbox`); defined by the front end for now.
+pub use crate::cli::SandboxKind as Kind;
 #[allow(unused_imports)]
 pub use limits::{describe_support, parse_size, parse_size_arg};
 pub use none::NoSandbox;
