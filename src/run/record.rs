@@ -11,71 +11,7 @@ use serde_json::{json, Value};
 use crate::cli::{RunArgs, SandboxArgs};
 use crate::env::trace::write_atomic;
 
-/// Why a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExitReason {
-    FinalAnswer,
-    MaxSteps,
-    MaxTime,
-    /// `--agent actions` ran out of actions before a Final Answer or limit.
-    ActionsExhausted,
-    AgentError,
-    LlmError,
-    /// The model failed at the task (empty, refused, filtered or unusable
-    /// replies, a prompt too long for it): the configuration's result.
-    ModelError,
-    Budget,
-    Interrupted,
-    HarnessError,
-    /// The disk of the log folder filled up.
-    DiskFull,
-}
-
-impl ExitReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExitReason::FinalAnswer => "final_answer",
-            ExitReason::MaxSteps => "max_steps",
-            ExitReason::MaxTime => "max_time",
-            ExitReason::ActionsExhausted => "actions_exhausted",
-            ExitReason::AgentError => "agent_error",
-            ExitReason::LlmError => "llm_error",
-            ExitReason::ModelError => "model_error",
-            ExitReason::Budget => "budget",
-            ExitReason::Interrupted => "interrupted",
-            ExitReason::HarnessError => "harness_error",
-            ExitReason::DiskFull => "disk_full",
-        }
-    }
-
-    /// Why a run that ended this way is an infrastructure failure (left
-    /// out of success rates), or None when it counts for or against the
-    /// agent. Only faults outside the agent count: mlab's own failures, the
-    /// log disk, the model provider. What the agent did to its workspace
-    /// can never make a harness error (snapshots skip what they cannot
-    /// store), so it is judged like any other run.
-    pub fn infra_reason(self) -> Option<&'static str> {
-        match self {
-            ExitReason::HarnessError => Some("harness_error"),
-            ExitReason::DiskFull => Some("log_disk_full"),
-            ExitReason::LlmError => Some("model_provider"),
-            _ => None,
-        }
-    }
-
-    /// Ends that are a normal outcome of a run rather than a failure.
-    pub fn is_normal(self) -> bool {
-        matches!(
-            self,
-            ExitReason::FinalAnswer
-                | ExitReason::MaxSteps
-                | ExitReason::MaxTime
-                | ExitReason::ActionsExhausted
-                | ExitReason::Budget
-        )
-    }
-}
+pub use crate::env::ExitReason;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelNames {
