@@ -817,7 +817,8 @@ fn every_step_is_recorded_in_trace_events_and_snapshots() {
     let steps = events::read_steps(&env_log.join("events.jsonl")).unwrap();
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[1].low_level[0].action.name, "Write File");
-    env.finish(ExitReason::AgentError, Some("it broke")).unwrap();
+    env.finish(ExitReason::AgentError, Some("it broke"))
+        .unwrap();
     assert!(env_log.join("traces/step_final_files/a.txt").exists());
     assert!(env_log.join("overall_time.txt").exists());
     assert_eq!(
@@ -826,7 +827,7 @@ fn every_step_is_recorded_in_trace_events_and_snapshots() {
     );
     let end = events::read_end(&env_log.join("events.jsonl")).unwrap();
     assert!(
-        matches!(end, events::Event::End { ref exit_reason, .. } if exit_reason == ExitReason::AgentError)
+        matches!(end, events::Event::End { ref exit_reason, .. } if *exit_reason == ExitReason::AgentError)
     );
 }
 

@@ -221,8 +221,7 @@ fn discover(cfg: &Config) -> Result<Vec<Run>> {
                 continue;
             }
         };
-        if let (Some(wanted), RunLayout::Mlab, Some(own)) =
-            (&cfg.task, layout, run.meta_str("task"))
+        if let (Some(wanted), RunLayout::Mlab, Some(own)) = (&cfg.task, layout, run.recorded_task())
         {
             if own != wanted {
                 *other_tasks.entry(own.to_string()).or_default() += 1;
@@ -336,7 +335,7 @@ fn plan(cfg: &Config, runs: Vec<Run>) -> Vec<Planned> {
 fn task_of(run: &Run, flag: Option<&str>, tasks: &mut TaskBook) -> TaskResult {
     match run.layout {
         RunLayout::Mlab => {
-            let name = run.meta_str("task").or(flag).ok_or_else(|| {
+            let name = run.recorded_task().or(flag).ok_or_else(|| {
                 Arc::new(TaskError::Unnamed {
                     run_json: run.dir.join("run.json"),
                 })
@@ -679,7 +678,7 @@ fn build_result(
     }
     let task_name = match &p.task {
         Ok(t) => Some(t.task.name().to_string()),
-        Err(_) => run.meta_str("task").map(String::from),
+        Err(_) => run.recorded_task().map(String::from),
     };
     let agent = run.agent();
     let llm = run.llm();
@@ -711,12 +710,12 @@ fn build_result(
         task: task_name,
         agent,
         llm,
-        seed: result::meta(run, "seed"),
+        seed: result::recorded(run, |r| r.seed),
         steps: result::steps(run),
-        tokens: result::meta(run, "tokens"),
-        cost_usd: result::meta(run, "cost_usd"),
-        exit_reason: result::meta(run, "exit_reason"),
-        tampered: result::meta(run, "tampered"),
+        tokens: result::recorded(run, |r| r.tokens),
+        cost_usd: result::recorded(run, |r| r.cost_usd),
+        exit_reason: result::recorded(run, |r| r.exit_reason),
+        tampered: result::recorded(run, |r| r.tampered),
         best_score: best,
         eval_errors,
     };

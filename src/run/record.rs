@@ -1,11 +1,13 @@
 //! `<log-dir>/run.json`: what a run was and how it ended, so that eval,
 //! status and report never have to guess. Written at the start and again
-//! at the end (atomically both times).
+//! at the end (atomically both times), and read back (by eval) through the
+//! same [`RunRecord`]: a field an older mlab did not write reads as its
+//! default.
 
 use std::path::Path;
 
-use anyhow::Result;
-use serde::Serialize;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::cli::{RunArgs, SandboxArgs};
@@ -13,26 +15,30 @@ use crate::env::trace::write_atomic;
 
 pub use crate::env::ExitReason;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ModelNames {
     pub main: String,
     pub fast: String,
     pub edit: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Tokens {
     pub input: u64,
     pub output: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunRecord {
     pub mlab_version: String,
     pub task: String,
     pub agent: String,
     pub llm: Option<ModelNames>,
     pub seed: u64,
+    /// Every flag of `mlab run`, by its long name (see [`flags`]).
     pub flags: Value,
     pub sandbox: String,
     pub start_time: String,
@@ -94,6 +100,24 @@ impl RunRecord {
         let text = serde_json::to_string_pretty(self)?;
         write_atomic(&log_dir.join("run.json"), text.as_bytes())
     }
+
+    /// Reads a run.json written by this or an older mlab.
+    pub fn read(path: &Path) -> Result<RunRecord> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        let value: Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not valid JSON; the run may have been cut off while writing it",
+                path.display()
+            )
+        })?;
+        serde_json::from_value(value).with_context(|| {
+            format!(
+                "{} is not a run record this mlab can read (a field has an unexpected value)",
+                path.display()
+            )
+        })
+    }
 }
 
 /// Every flag of `mlab run`, by its long name.
@@ -150,4 +174,85 @@ pub fn sandbox_flag(args: &SandboxArgs) -> String {
         .to_possible_value()
         .map(|v| v.get_name().to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_record_reads_back_what_it_writes_with_the_same_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = RunRecord {
+            task: "toy".into(),
+            agent: "research".into(),
+            llm: Some(ModelNames {
+                main: "gpt-4o".into(),
+                fast: "gpt-4o-mini".into(),
+                edit: "gpt-4o".into(),
+            }),
+            seed: 7,
+            flags: json!({"max_steps": 3}),
+            config: "research:openai:gpt-4o".into(),
+            ..RunRecord::default()
+        };
+        r.set_end(ExitReason::DiskFull, Some("no space".into()));
+        r.write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("run.json")).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "agent",
+                "config",
+                "cost_usd",
+                "end_time",
+                "error",
+                "exit_reason",
+                "flags",
+                "infra_failure",
+                "infra_reason",
+                "llm",
+                "llm_calls",
+                "mlab_version",
+                "sandbox",
+                "seed",
+                "start_time",
+                "steps",
+                "tampered",
+                "task",
+                "tokens"
+            ]
+        );
+        assert_eq!(v["exit_reason"], "disk_full");
+        assert_eq!(v["infra_reason"], "log_disk_full");
+        let back = RunRecord::read(&dir.path().join("run.json")).unwrap();
+        assert_eq!(back.exit_reason, Some(ExitReason::DiskFull));
+        assert_eq!(back.llm.unwrap().fast, "gpt-4o-mini");
+        assert_eq!(
+            (back.seed, back.config.as_str()),
+            (7, "research:openai:gpt-4o")
+        );
+    }
+
+    #[test]
+    fn an_older_run_json_without_the_newer_fields_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("run.json");
+        std::fs::write(
+            &p,
+            r#"{"task": "toy", "exit_reason": "max_steps", "flags": {}}"#,
+        )
+        .unwrap();
+        let r = RunRecord::read(&p).unwrap();
+        assert_eq!(r.task, "toy");
+        assert_eq!(r.exit_reason, Some(ExitReason::MaxSteps));
+        assert_eq!(r.infra_failure, None);
+        assert!(r.llm.is_none() && r.config.is_empty() && r.llm_calls == 0);
+        std::fs::write(&p, r#"{"exit_reason": "final_ans"#).unwrap();
+        let e = format!("{:#}", RunRecord::read(&p).unwrap_err());
+        assert!(e.contains("not valid JSON"), "{e}");
+    }
 }
