@@ -7,7 +7,8 @@ use clap::Args;
 pub use crate::llm::ToolChoice;
 
 /// Which models play the three roles of the original, and how they are called.
-#[derive(Debug, Args, Clone)]
+/// Serialized (by field name) into run.json's `flags`.
+#[derive(Debug, Args, Clone, serde::Serialize)]
 pub struct LlmArgs {
     /// Main model: gpt-*, o1*/o3*/o4*, claude-*, openai:<model>[@<base-url>],
     /// anthropic:<model>, scripted:<file>, replay:<run log dir>, human.
@@ -69,6 +70,7 @@ pub struct LlmArgs {
     /// TOML price table overriding the built-in prices (USD per million
     /// input and output tokens per model).
     #[arg(long, value_name = "FILE")]
+    #[serde(serialize_with = "path_text")]
     pub prices: Option<PathBuf>,
 
     /// The configuration's name, which `mlab eval` groups runs by (default:
@@ -97,4 +99,13 @@ pub struct LlmCheckArgs {
     /// instruction (it is still reported as a warning).
     #[arg(long)]
     pub lenient: bool,
+}
+
+/// A path as run.json records it: its text, lossily for a name that is not
+/// UTF-8 (serde's own refuses those).
+pub fn path_text<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_str(&p.to_string_lossy()),
+        None => s.serialize_none(),
+    }
 }

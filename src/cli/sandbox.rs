@@ -8,7 +8,8 @@ use clap::{Args, ValueEnum};
 
 use crate::sandbox::parse_size_arg;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SandboxKind {
     /// bubblewrap when it exists and works; fail otherwise (never silently
     /// unconfined).
@@ -20,7 +21,7 @@ pub enum SandboxKind {
     None,
 }
 
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone, Default, serde::Serialize)]
 pub struct SandboxArgs {
     /// How agent-caused code is confined.
     #[arg(long, value_enum, default_value_t = SandboxKind::Auto)]

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::cli::{RunArgs, SandboxArgs};
+use crate::cli::RunArgs;
 use crate::env::trace::write_atomic;
 
 pub use crate::env::ExitReason;
@@ -122,58 +122,7 @@ impl RunRecord {
 
 /// Every flag of `mlab run`, by its long name.
 pub fn flags(a: &RunArgs) -> Value {
-    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    json!({
-        "task": a.task,
-        "log_dir": a.log_dir.display().to_string(),
-        "work_dir": path(&a.work_dir),
-        "max_steps": a.max_steps,
-        "max_time": a.max_time,
-        "device": a.device,
-        "python": path(&a.python),
-        "resume": path(&a.resume),
-        "resume_step": a.resume_step,
-        "interactive": a.interactive,
-        "agent": a.agent,
-        "actions": path(&a.actions),
-        "exec_timeout": a.exec_timeout,
-        "seed": a.seed,
-        "llm": a.llm.llm,
-        "fast_llm": a.llm.fast_llm,
-        "edit_script_llm": a.llm.edit_script_llm,
-        "edit_script_max_tokens": a.llm.edit_script_max_tokens,
-        "llm_max_tokens": a.llm.llm_max_tokens,
-        "llm_base_url": a.llm.llm_base_url,
-        "llm_retries": a.llm.llm_retries,
-        "llm_timeout": a.llm.llm_timeout,
-        "replay_lenient": a.llm.replay_lenient,
-        "max_cost": a.llm.max_cost,
-        "max_total_tokens": a.llm.max_total_tokens,
-        "prices": path(&a.llm.prices),
-        "config_name": a.llm.config_name,
-        "tool_choice": a.llm.tool_choice,
-        "sandbox": sandbox_flag(&a.sandbox),
-        "mem_limit": a.sandbox.mem_limit,
-        "agent_cmd": a.agent_cmd,
-        "agent_timeout": a.agent_timeout,
-        "agent_max_steps": a.agent_max_steps,
-        "max_retries": a.max_retries,
-        "max_steps_in_context": a.max_steps_in_context,
-        "max_observation_steps_in_context": a.max_observation_steps_in_context,
-        "retrieval": a.retrieval,
-        "actions_add_to_prompt": a.actions_add_to_prompt,
-        "actions_remove_from_prompt": a.actions_remove_from_prompt,
-        "valid_format_entires": a.valid_format_entires,
-    })
-}
-
-/// The `--sandbox` value as typed on the command line.
-pub fn sandbox_flag(args: &SandboxArgs) -> String {
-    use clap::ValueEnum;
-    args.sandbox
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default()
+    a.recorded_flags()
 }
 
 #[cfg(test)]
@@ -192,7 +141,7 @@ mod tests {
                 edit: "gpt-4o".into(),
             }),
             seed: 7,
-            flags: json!({"max_steps": 3}),
+            flags: serde_json::json!({"max_steps": 3}),
             config: "research:openai:gpt-4o".into(),
             ..RunRecord::default()
         };
