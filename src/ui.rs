@@ -73,6 +73,7 @@ pub fn stdout_failed() -> bool {
 }
 
 /// `print!` that tolerates a closed stdout (see [`write_stdout`]).
+#[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::ui::write_stdout(format_args!($($arg)*))
@@ -80,6 +81,7 @@ macro_rules! out {
 }
 
 /// `println!` that tolerates a closed stdout (see [`write_stdout`]).
+#[macro_export]
 macro_rules! outln {
     () => {
         $crate::ui::write_stdout(format_args!("\n"))
@@ -89,8 +91,8 @@ macro_rules! outln {
     };
 }
 
-#[allow(unused_imports)]
-pub(crate) use {out, outln};
+// Exported for the front end; reached as `ui::out!` and `ui::outln!`.
+pub use crate::{out, outln};
 
 /// Makes a closed stdout end any command quietly, as `cat` or `ls` do when
 /// piped into `head`. Results are printed with `out!`/`outln!`, which

@@ -46,6 +46,7 @@ fn config(toy: &Toy, name: &str, actions: PathBuf) -> RunConfig {
         mem_limit: None,
         echo: false,
         interrupt: Arc::new(AtomicBool::new(false)),
+        flags: serde_json::Value::Null,
     }
 }
 

@@ -29,7 +29,7 @@ use super::protocol::{ActionSpec, FromAgent, Limits, ToAgent, PROTOCOL_VERSION};
 use super::Journal;
 use crate::agent::Agent;
 use crate::env::catalog::{Action, FINAL_ANSWER};
-use crate::env::{Environment, Interrupted};
+use crate::env::{Environment, ExitReason, Interrupted};
 use crate::llm::{LlmError, Models, Request};
 use crate::ui;
 
@@ -164,9 +164,11 @@ impl Process {
     }
 
     /// Says goodbye, gives the agent a moment to exit, then ends its group.
-    fn close(&mut self, reason: &str) {
+    /// Sends the `end` message: how the run ended, or `stopped` (None)
+    /// when mlab itself failed.
+    fn close(&mut self, reason: Option<ExitReason>) {
         let _ = self.send(&ToAgent::End {
-            reason: reason.to_string(),
+            reason: reason.map_or("stopped", ExitReason::as_str).to_string(),
         });
         // Closing the queue closes the agent's stdin once it is written.
         self.outbox = None;
@@ -253,7 +255,7 @@ impl ExternalAgent {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if env.time_exhausted() {
-                        p.close("max_time");
+                        p.close(Some(ExitReason::MaxTime));
                         return Ok("the run reached its time limit".into());
                     }
                     return Err(Misbehaved(format!(
@@ -317,13 +319,7 @@ impl ExternalAgent {
                 }
             }
         }
-        p.close(if env.final_answer_given() {
-            "final_answer"
-        } else if env.time_exhausted() {
-            "max_time"
-        } else {
-            "max_steps"
-        });
+        p.close(Some(env.normal_end()));
         Ok(format!(
             "the external agent took {} steps and made {llm_calls} model calls",
             env.steps_taken()
@@ -430,13 +426,13 @@ impl Agent for ExternalAgent {
             }
             Err(e) => {
                 let reason = if e.downcast_ref::<Misbehaved>().is_some() {
-                    "agent_error"
+                    Some(ExitReason::AgentError)
                 } else if matches!(e.downcast_ref::<LlmError>(), Some(LlmError::Budget(_))) {
-                    "budget"
+                    Some(ExitReason::Budget)
                 } else if e.downcast_ref::<Interrupted>().is_some() {
-                    "interrupted"
+                    Some(ExitReason::Interrupted)
                 } else {
-                    "stopped"
+                    None
                 };
                 p.close(reason);
                 let _ = self.journal.write(&format!("\nThe run ended: {e:#}\n"));

@@ -7,7 +7,8 @@ use mlab::llm::check::CheckConfig;
 use mlab::llm::{Config, ToolChoice};
 
 /// `--tool-choice` values (mirrors `mlab::llm::ToolChoice`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ToolChoiceArg {
     /// The model may answer in text instead.
     Auto,
@@ -25,7 +26,8 @@ impl From<ToolChoiceArg> for ToolChoice {
 }
 
 /// Which models play the three roles of the original, and how they are called.
-#[derive(Debug, Args, Clone)]
+/// Serialized (by field name) into run.json's `flags`.
+#[derive(Debug, Args, Clone, serde::Serialize)]
 pub struct LlmArgs {
     /// Main model: gpt-*, o1*/o3*/o4*, claude-*, openai:<model>[@<base-url>],
     /// anthropic:<model>, scripted:<file>, replay:<run log dir>, human.
@@ -87,6 +89,7 @@ pub struct LlmArgs {
     /// TOML price table overriding the built-in prices (USD per million
     /// input and output tokens per model).
     #[arg(long, value_name = "FILE")]
+    #[serde(serialize_with = "path_text")]
     pub prices: Option<PathBuf>,
 
     /// The configuration's name, which `mlab eval` groups runs by (default:
@@ -149,5 +152,14 @@ impl From<&LlmCheckArgs> for CheckConfig {
             log_dir: a.log_dir.clone(),
             lenient: a.lenient,
         }
+    }
+}
+
+/// A path as run.json records it: its text, lossily for a name that is not
+/// UTF-8 (serde's own refuses those).
+pub fn path_text<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_str(&p.to_string_lossy()),
+        None => s.serialize_none(),
     }
 }

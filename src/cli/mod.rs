@@ -20,7 +20,7 @@ mod llm;
 mod run;
 mod sandbox;
 
-pub use eval::EvalArgs;
+pub use eval::{run_eval, EvalArgs};
 pub use llm::{LlmArgs, LlmCheckArgs};
 pub use run::RunArgs;
 pub use sandbox::{SandboxArgs, SandboxExecArgs, SandboxKind};
@@ -157,7 +157,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prepare(args) => task::prepare::run(&locations, &(&args).into()),
         Command::Doctor(args) => print_doctor(&locations, &args),
         Command::Run(args) => run::run(&global, &args),
-        Command::Eval(args) => mlab::eval::run(&locations, &(&args).into()),
+        Command::Eval(args) => run_eval(&global, &args),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(args) => mlab::llm::check::run(&(&args).into()),
         Command::SandboxExec(args) => mlab::sandbox::exec::run(&(*args).into()),

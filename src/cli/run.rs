@@ -1,6 +1,6 @@
 //! Flags of `mlab run`, following the original runner's (hyphenated) names.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -12,7 +12,9 @@ use mlab::ui;
 
 use super::{GlobalArgs, LlmArgs, SandboxArgs};
 
-#[derive(Debug, Args)]
+/// Serialized (by field name) into run.json's `flags`: every flag is
+/// recorded without a list to keep up to date.
+#[derive(Debug, Args, serde::Serialize)]
 pub struct RunArgs {
     /// Task to run (a folder name under the benchmarks folder).
     #[arg(long)]
@@ -20,6 +22,7 @@ pub struct RunArgs {
 
     /// Folder for this run's logs (agent_log/, env_log/, run.json).
     #[arg(long, default_value = "./logs")]
+    #[serde(serialize_with = "one_path_text")]
     pub log_dir: PathBuf,
 
     /// Folder under which the workspace <work-dir>/<task> is made (default:
@@ -27,6 +30,7 @@ pub struct RunArgs {
     /// own). A workspace is locked while its run lasts: a second run on it
     /// is refused, naming the run that holds it.
     #[arg(long, value_name = "DIR")]
+    #[serde(serialize_with = "super::llm::path_text")]
     pub work_dir: Option<PathBuf>,
 
     /// Maximum number of environment steps.
@@ -44,11 +48,13 @@ pub struct RunArgs {
     /// Python interpreter for scripts (default: $MLAB_PYTHON, the install.sh
     /// venv, then python3).
     #[arg(long, value_name = "PATH")]
+    #[serde(serialize_with = "super::llm::path_text")]
     pub python: Option<PathBuf>,
 
     /// Resume the run whose log folder this is (into --log-dir, which may be
     /// the same folder).
     #[arg(long, value_name = "LOG_DIR")]
+    #[serde(serialize_with = "super::llm::path_text")]
     pub resume: Option<PathBuf>,
 
     /// Last step of the earlier run to keep (default: its last completed
@@ -69,6 +75,7 @@ pub struct RunArgs {
 
     /// For --agent actions: JSONL of {"name","args"} or a trace.json to replay.
     #[arg(long, value_name = "FILE")]
+    #[serde(serialize_with = "super::llm::path_text")]
     pub actions: Option<PathBuf>,
 
     /// Per-command timeout of Execute Script in seconds (default: the run's
@@ -83,9 +90,11 @@ pub struct RunArgs {
     pub seed: u64,
 
     #[command(flatten)]
+    #[serde(flatten)]
     pub llm: LlmArgs,
 
     #[command(flatten)]
+    #[serde(flatten)]
     pub sandbox: SandboxArgs,
 
     /// For --agent external: the command that starts your agent (run with
@@ -192,6 +201,7 @@ impl RunArgs {
             sandbox: self.sandbox.sandbox.into(),
             mem_limit: self.sandbox.mem_limit,
             echo: global.verbose > 0,
+            flags: self.recorded_flags(),
             interrupt,
         }
     }
@@ -217,4 +227,92 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
         r if r.is_normal() => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     })
+}
+
+fn one_path_text<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+impl RunArgs {
+    /// Every flag by its long name, as run.json's `flags` records them.
+    pub fn recorded_flags(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn run_json_flags_are_every_flag_by_its_long_name() {
+        let cli =
+            Cli::try_parse_from(["mlab", "run", "--task", "toy", "--log-dir", "logs/a"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not a run")
+        };
+        let flags = args.recorded_flags();
+        let mut keys: Vec<&str> = flags
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        // The keys run.json has always had, plus llm_deadline and
+        // llm_backoff, which the hand-kept list had missed.
+        let mut expected = vec![
+            "task",
+            "log_dir",
+            "work_dir",
+            "max_steps",
+            "max_time",
+            "device",
+            "python",
+            "resume",
+            "resume_step",
+            "interactive",
+            "agent",
+            "actions",
+            "exec_timeout",
+            "seed",
+            "llm",
+            "fast_llm",
+            "edit_script_llm",
+            "edit_script_max_tokens",
+            "llm_max_tokens",
+            "llm_base_url",
+            "llm_retries",
+            "llm_timeout",
+            "llm_deadline",
+            "llm_backoff",
+            "replay_lenient",
+            "max_cost",
+            "max_total_tokens",
+            "prices",
+            "config_name",
+            "tool_choice",
+            "sandbox",
+            "mem_limit",
+            "agent_cmd",
+            "agent_timeout",
+            "agent_max_steps",
+            "max_retries",
+            "max_steps_in_context",
+            "max_observation_steps_in_context",
+            "retrieval",
+            "actions_add_to_prompt",
+            "actions_remove_from_prompt",
+            "valid_format_entires",
+        ];
+        expected.sort();
+        assert_eq!(keys, expected);
+        assert_eq!(flags["log_dir"], "logs/a");
+        assert_eq!(flags["sandbox"], "auto");
+        assert_eq!(flags["work_dir"], serde_json::Value::Null);
+        assert_eq!(flags["max_steps"], 50);
+        assert_eq!(flags["actions_add_to_prompt"], serde_json::json!([]));
+    }
 }

@@ -15,7 +15,8 @@ fn parse_size_arg(text: &str) -> Result<u64, String> {
 }
 
 /// `--sandbox` values (mirrors `mlab::sandbox::Kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SandboxKind {
     /// bubblewrap when it exists and works; fail otherwise (never silently
     /// unconfined).
@@ -37,7 +38,7 @@ impl From<SandboxKind> for Kind {
     }
 }
 
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone, Default, serde::Serialize)]
 pub struct SandboxArgs {
     /// How agent-caused code is confined.
     #[arg(long, value_enum, default_value_t = SandboxKind::Auto)]

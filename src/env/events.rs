@@ -50,7 +50,7 @@ pub enum Event {
     Resume { time: String, from_step: usize },
     End {
         time: String,
-        exit_reason: String,
+        exit_reason: super::ExitReason,
         #[serde(default)]
         error: Option<String>,
         steps: usize,

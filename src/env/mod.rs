@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod confine;
 pub mod events;
 pub mod fsat;
+pub mod outcome;
 pub mod output;
 pub mod resume;
 pub mod snapshot;
@@ -37,6 +38,8 @@ use crate::sandbox::{tamper, Sandbox};
 use crate::task::Task;
 use actions::{ActionError, Ctx, ExecSetup};
 use catalog::{Action, ActionInfo, Family, FINAL_ANSWER};
+pub use outcome::ExitReason;
+
 use events::{Event, EventLog, ResumedFrom};
 use snapshot::Store;
 use trace::{now, Step, Trace};
@@ -372,6 +375,19 @@ impl Environment {
         self.started.elapsed() > self.max_time
     }
 
+    /// How a run whose agent stopped without an error ended: a Final
+    /// Answer, else the time limit, else the step limit (or the agent
+    /// stopped on its own, which counts the same).
+    pub fn normal_end(&self) -> ExitReason {
+        if self.final_answer_given() {
+            ExitReason::FinalAnswer
+        } else if self.time_exhausted() {
+            ExitReason::MaxTime
+        } else {
+            ExitReason::MaxSteps
+        }
+    }
+
     /// The original's `is_final`: the step limit is reached, a Final
     /// Answer was given, or the time is up.
     pub fn is_final(&self) -> bool {
@@ -609,7 +625,7 @@ impl Environment {
     /// the log disk is full, the room kept at the start is used for the
     /// closing files (the final snapshot is taken before, so it cannot eat
     /// that room).
-    pub fn finish(&mut self, exit_reason: &str, error: Option<&str>) -> Result<()> {
+    pub fn finish(&mut self, exit_reason: ExitReason, error: Option<&str>) -> Result<()> {
         if self.finished {
             return Ok(());
         }
@@ -651,7 +667,7 @@ impl Environment {
         }
         let end = Event::End {
             time: chrono::Utc::now().to_rfc3339(),
-            exit_reason: exit_reason.to_string(),
+            exit_reason,
             error: error.map(String::from),
             steps: self.trace.steps().len(),
             skipped: final_stats.skipped,

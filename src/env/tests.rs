@@ -817,7 +817,8 @@ fn every_step_is_recorded_in_trace_events_and_snapshots() {
     let steps = events::read_steps(&env_log.join("events.jsonl")).unwrap();
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[1].low_level[0].action.name, "Write File");
-    env.finish("agent_error", Some("it broke")).unwrap();
+    env.finish(ExitReason::AgentError, Some("it broke"))
+        .unwrap();
     assert!(env_log.join("traces/step_final_files/a.txt").exists());
     assert!(env_log.join("overall_time.txt").exists());
     assert_eq!(
@@ -826,7 +827,7 @@ fn every_step_is_recorded_in_trace_events_and_snapshots() {
     );
     let end = events::read_end(&env_log.join("events.jsonl")).unwrap();
     assert!(
-        matches!(end, events::Event::End { ref exit_reason, .. } if exit_reason == "agent_error")
+        matches!(end, events::Event::End { ref exit_reason, .. } if *exit_reason == ExitReason::AgentError)
     );
 }
 
@@ -946,7 +947,7 @@ fn a_changed_read_only_copy_is_reported_as_tampering() {
         "Execute Script",
         json!({"script_name": "sneak.py"}),
     );
-    env.finish("final_answer", None).unwrap();
+    env.finish(ExitReason::FinalAnswer, None).unwrap();
     assert_eq!(env.tampered(), Some(true));
     let report = read(&s.log_dir().join("env_log/tamper.json"));
     assert!(report.contains("train.csv"), "{report}");
@@ -957,6 +958,6 @@ fn a_changed_read_only_copy_is_reported_as_tampering() {
     let s2 = Setup::new();
     let mut env = s2.start();
     act(&mut env, "List Files", json!({"dir_path": "."}));
-    env.finish("final_answer", None).unwrap();
+    env.finish(ExitReason::FinalAnswer, None).unwrap();
     assert_eq!(env.tampered(), Some(false));
 }

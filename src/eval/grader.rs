@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::sandbox::{self, Bind, Policy, Sandbox};
+use crate::sandbox::{self, Bind, Kind as SandboxKind, Policy, Sandbox};
 
 /// The worker program, run with `python -c`.
 const WORKER_PY: &str = include_str!("worker.py");
@@ -65,7 +65,7 @@ pub struct Options {
 /// The sandbox graders run in: bubblewrap unless `--sandbox none` (then
 /// with the usual warning); a missing or broken bwrap is an error, never a
 /// silent fall back to unconfined graders.
-pub fn grader_sandbox(kind: sandbox::Kind) -> anyhow::Result<Box<dyn Sandbox>> {
+pub fn grader_sandbox(kind: SandboxKind) -> anyhow::Result<Box<dyn Sandbox>> {
     sandbox::select(kind)
 }
 
@@ -117,6 +117,26 @@ pub enum Scored {
     Failed(String),
 }
 
+/// Why a worker could not be started: every snapshot of its task gets it.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the grader for {} could not be started in the '{sandbox}' sandbox", eval_py.display())]
+    Spawn {
+        eval_py: PathBuf,
+        sandbox: String,
+        #[source]
+        source: anyhow::Error,
+    },
+    /// eval.py raised while being imported; `traceback` is what it sent.
+    #[error("importing {} failed: {}\n{traceback}", eval_py.display(), last_line(traceback))]
+    Import { eval_py: PathBuf, traceback: String },
+    #[error("importing {} took longer than {:.0} s (--eval-timeout)", eval_py.display(), timeout.as_secs_f64())]
+    ImportTimeout { eval_py: PathBuf, timeout: Duration },
+    /// The process ended first; `detail` is its status and last output.
+    #[error("the grader for {} exited before it was ready: {}\n{}", eval_py.display(), last_line(detail), detail.trim())]
+    Exited { eval_py: PathBuf, detail: String },
+}
+
 /// A running worker for one task.
 struct Worker {
     child: Child,
@@ -129,7 +149,11 @@ struct Worker {
 impl Worker {
     /// Starts a worker and waits for eval.py to be imported. `Err` holds
     /// why it could not be (the import's traceback, or the process's end).
-    fn start(grader: &TaskGrader, opts: &Options, sandbox: &dyn Sandbox) -> Result<Worker, String> {
+    fn start(
+        grader: &TaskGrader,
+        opts: &Options,
+        sandbox: &dyn Sandbox,
+    ) -> Result<Worker, StartError> {
         let policy = grader_policy(grader, opts);
         // The real path: the one the sandbox shows.
         let eval_py = sandbox::policy::real(&grader.eval_py);
@@ -141,11 +165,11 @@ impl Worker {
             eval_py.into(),
         ];
         let mut child = sandbox::spawn(sandbox, &argv, &policy, Stdio::piped()).map_err(|e| {
-            format!(
-                "the grader for {} could not be started in the '{}' sandbox: {e:#}",
-                grader.eval_py.display(),
-                sandbox.name()
-            )
+            StartError::Spawn {
+                eval_py: grader.eval_py.clone(),
+                sandbox: sandbox.name().to_string(),
+                source: e,
+            }
         })?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
@@ -201,26 +225,19 @@ impl Worker {
                         let tail = worker.exit_detail();
                         format!("no traceback was sent{tail}")
                     });
-                Err(format!(
-                    "importing {} failed: {}\n{err}",
-                    grader.eval_py.display(),
-                    last_line(&err)
-                ))
+                Err(StartError::Import {
+                    eval_py: grader.eval_py.clone(),
+                    traceback: err,
+                })
             }
-            Reply::Timeout => Err(format!(
-                "importing {} took longer than {:.0} s (--eval-timeout)",
-                grader.eval_py.display(),
-                opts.timeout.as_secs_f64()
-            )),
-            Reply::Gone => {
-                let detail = worker.exit_detail();
-                Err(format!(
-                    "the grader for {} exited before it was ready: {}\n{}",
-                    grader.eval_py.display(),
-                    last_line(&detail),
-                    detail.trim()
-                ))
-            }
+            Reply::Timeout => Err(StartError::ImportTimeout {
+                eval_py: grader.eval_py.clone(),
+                timeout: opts.timeout,
+            }),
+            Reply::Gone => Err(StartError::Exited {
+                eval_py: grader.eval_py.clone(),
+                detail: worker.exit_detail(),
+            }),
         }
     }
 
@@ -561,7 +578,9 @@ fn score_one(
                 shared.worker_started(t0.elapsed());
                 *current = Some((job.task.clone(), w));
             }
-            Err(why) => {
+            Err(e) => {
+                // Every later snapshot of the task gets the same text.
+                let why = format!("{:#}", anyhow::Error::new(e));
                 lock(&shared.broken).insert(job.task.clone(), why.clone());
                 return Scored::Failed(why);
             }

@@ -1,13 +1,24 @@
 //! `mlab eval`: score every run in a log folder with its task's
 //! `script/eval.py`, and sum the scores up per task and configuration.
 //!
-//! Flow: find the runs (`runs`), work out each run's task, key every
-//! snapshot to score by its content (`cache`), score the snapshots no cache
-//! entry knows with persistent workers (`grader`), then build the per-run
-//! entries (`result`) and the statistics (`summary`, `stats`). It reads
-//! only what is on disk, so logs from any machine can be scored. It does
-//! not run agents and never changes a run's files; the only thing it writes
-//! in the log folder is the score cache.
+//! [`evaluate`] is a pipeline of named stages, each a function from one
+//! typed value to the next:
+//!
+//! 1. `discover`: the runs under the log folder (`runs`), loaded, with
+//!    `--task` applied to mlab runs;
+//! 2. `plan`: each run's task, loaded once per task;
+//! 3. `key`: every snapshot to score, keyed by its content (`cache`), and
+//!    the jobs no cache entry knows;
+//! 4. `grade`: those jobs scored by persistent workers (`grader`);
+//! 5. `collect`: the per-run entries (`result`);
+//! 6. `summarise`: the statistics per task and configuration (`summary`,
+//!    `stats`).
+//!
+//! It reads only what is on disk, so logs from any machine can be scored.
+//! It does not run agents and never changes a run's files; the only thing
+//! it writes in the log folder is the score cache. Printing the tables and
+//! writing the results file are the front end's (`cli::eval`); this module
+//! only says how far it got on stderr.
 
 mod cache;
 mod grader;
@@ -18,135 +29,180 @@ mod summary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::task::{discover, Direction, Locations, Task};
+use crate::sandbox::Kind as SandboxKind;
+use crate::task::{discover as tasks, Direction, Task};
 use crate::ui;
 use cache::{Cache, Hasher, CACHE_FILE};
 use grader::{Job, Scored, TaskGrader};
-use result::{EvalError, RunResult};
 use runs::{Run, RunLayout};
-use summary::{Group, RunStats, TaskFacts};
+use summary::{RunStats, TaskFacts};
 
-/// A task as eval uses it: loaded, with its eval.py found and hashed.
-struct EvalTask {
-    task: Task,
-    eval_py: PathBuf,
-    eval_hash: String,
-}
+pub use result::{EvalError, RunResult};
+pub use stats::Estimate;
+pub use summary::{config_label, Group};
 
-/// Loads each task once, and remembers why one could not be.
-struct TaskBook<'a> {
-    global: &'a Locations,
-    root: Option<Result<PathBuf, String>>,
-    loaded: HashMap<String, Result<Arc<EvalTask>, String>>,
-}
-
-impl<'a> TaskBook<'a> {
-    fn new(global: &'a Locations) -> Self {
-        TaskBook {
-            global,
-            root: None,
-            loaded: HashMap::new(),
-        }
-    }
-
-    fn get(&mut self, name: &str) -> Result<Arc<EvalTask>, String> {
-        if let Some(t) = self.loaded.get(name) {
-            return t.clone();
-        }
-        let loaded = self.load(name);
-        self.loaded.insert(name.to_string(), loaded.clone());
-        loaded
-    }
-
-    fn load(&mut self, name: &str) -> Result<Arc<EvalTask>, String> {
-        let global = self.global;
-        let root = self
-            .root
-            .get_or_insert_with(|| discover::benchmarks_root(global).map_err(|e| format!("{e:#}")))
-            .clone()?;
-        let task = discover::find_task(&root, name).map_err(|e| format!("{e:#}"))?;
-        let eval_py = task.script_dir().join("eval.py");
-        if !eval_py.is_file() {
-            return Err(format!(
-                "task {name} has no {}, so its runs cannot be scored",
-                eval_py.display()
-            ));
-        }
-        let eval_hash = Hasher::default()
-            .file_hex(&eval_py)
-            .map_err(|e| format!("{e:#}"))?;
-        Ok(Arc::new(EvalTask {
-            task,
-            eval_py,
-            eval_hash,
-        }))
-    }
-}
-
-/// A run with its task and the snapshots to score.
-struct Planned {
-    run: Run,
-    task: Result<Arc<EvalTask>, String>,
-    /// (step, what identifies its score) for the intermediate snapshots.
-    steps: Vec<(u64, Result<String, String>)>,
-    /// The same for the final snapshot, when there is one.
-    last: Option<Result<String, String>>,
-}
-
-/// The whole results file.
-#[derive(Serialize)]
-struct Output<'a> {
-    mlab_version: &'static str,
-    log_folder: String,
-    eval_intermediate: bool,
-    /// Per run, keyed by `path` as the original's file is.
-    runs: &'a BTreeMap<String, RunResult>,
-    summary: &'a [Group],
-}
-
-/// What `mlab eval` scores, and how (one field per flag).
+/// What to evaluate, and how. Plain data: the front end builds it from the
+/// command line (`cli::eval`), other callers by hand.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Folder holding runs, searched at any depth.
+    /// Folder holding the runs, searched at any depth.
     pub log_folder: PathBuf,
-    /// Task of the runs (selects mlab runs; names MLAgentBench runs' task).
+    /// Task of the runs: mlab runs of other tasks are left out; runs of the
+    /// original get this task.
     pub task: Option<String>,
-    /// Where to write the results as JSON.
-    pub output_file: Option<PathBuf>,
     /// Also score every intermediate step snapshot.
     pub eval_intermediate: bool,
     /// Parallel scoring workers (None: the number of cores).
-    pub jobs: Option<u64>,
-    /// Seconds one get_score call may take.
-    pub eval_timeout: f64,
-    /// Neither read nor write the score cache.
-    pub no_cache: bool,
-    /// Python interpreter for eval.py (None: the usual lookup).
+    pub jobs: Option<usize>,
+    /// How long one get_score call may take before its worker is stopped.
+    pub eval_timeout: Duration,
+    /// Read and write the score cache, and score a submission equal to
+    /// another's only once.
+    pub use_cache: bool,
+    /// Python for eval.py (None: $MLAB_PYTHON, the venv, python3).
     pub python: Option<PathBuf>,
     /// How eval.py is confined.
-    pub sandbox: crate::sandbox::Kind,
+    pub sandbox: SandboxKind,
+    /// Folder holding the task folders (None: the usual places).
+    pub benchmarks_dir: Option<PathBuf>,
 }
 
-pub fn run(global: &Locations, args: &Config) -> Result<ExitCode> {
-    let root = &args.log_folder;
+/// What [`evaluate`] found: every run's entry and the summary.
+#[derive(Debug, Clone)]
+pub struct EvalReport {
+    pub log_folder: PathBuf,
+    pub eval_intermediate: bool,
+    /// Every run, in the order found.
+    pub runs: Vec<EvaluatedRun>,
+    /// One row per task and configuration.
+    pub summary: Vec<Group>,
+    /// Snapshots scored or taken from the cache.
+    pub snapshots: usize,
+    pub elapsed: Duration,
+}
+
+/// One run's entry.
+#[derive(Debug, Clone)]
+pub struct EvaluatedRun {
+    /// The run's folder relative to the log folder ("." for the folder itself).
+    pub folder: String,
+    /// Whether the run's task was found (else nothing of it could be scored).
+    pub task_known: bool,
+    pub result: RunResult,
+}
+
+/// The results file, as the front end writes it.
+#[derive(Serialize)]
+pub struct ResultsFile<'a> {
+    pub mlab_version: &'static str,
+    pub log_folder: String,
+    pub eval_intermediate: bool,
+    /// Per run, keyed by `path` as the original's file is.
+    pub runs: BTreeMap<&'a str, &'a RunResult>,
+    pub summary: &'a [Group],
+}
+
+impl EvalReport {
+    /// Whether no run's task could be found (so nothing could be scored).
+    pub fn no_task_known(&self) -> bool {
+        self.runs.iter().all(|r| !r.task_known)
+    }
+
+    /// The document of the results file.
+    pub fn results_file(&self) -> ResultsFile<'_> {
+        ResultsFile {
+            mlab_version: env!("CARGO_PKG_VERSION"),
+            log_folder: self.log_folder.display().to_string(),
+            eval_intermediate: self.eval_intermediate,
+            runs: self
+                .runs
+                .iter()
+                .map(|r| (r.result.path.as_str(), &r.result))
+                .collect(),
+            summary: &self.summary,
+        }
+    }
+}
+
+/// Why a run's task could not be used; every snapshot of the run gets it.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// No benchmarks folder.
+    #[error(transparent)]
+    Benchmarks(anyhow::Error),
+    /// No such task, or it could not be loaded.
+    #[error(transparent)]
+    Load(anyhow::Error),
+    #[error("task {task} has no {}, so its runs cannot be scored", eval_py.display())]
+    NoEvalPy { task: String, eval_py: PathBuf },
+    #[error(transparent)]
+    Unreadable(anyhow::Error),
+    #[error("{} names no task; pass --task", run_json.display())]
+    Unnamed { run_json: PathBuf },
+    #[error(
+        "cannot tell the task of this MLAgentBench run (tried: {tried}); pass --task, \
+         or keep the original's layout <exp>/<task>/<run>"
+    )]
+    Undetermined { tried: String },
+}
+
+/// Why a snapshot could not be keyed (so it is not scored).
+#[derive(Debug, thiserror::Error)]
+#[error("could not read the snapshot")]
+pub struct SnapshotError(#[source] anyhow::Error);
+
+/// An error and its causes on one line, as `{:#}` prints an anyhow error.
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// Scores every run under `cfg.log_folder`. Fails only when there is
+/// nothing to score or the scoring cannot start at all; a run, task or
+/// snapshot that cannot be scored gets an error in its entry instead.
+pub fn evaluate(cfg: &Config) -> Result<EvalReport> {
+    let started = Instant::now();
+    let found = discover(cfg)?;
+    let planned = plan(cfg, found);
+    let keyed = key(cfg, planned)?;
+    let snapshots = keyed.total;
+    let scored = grade(cfg, keyed)?;
+    let collected = collect(cfg, scored);
+    let summary = summarise(&collected);
+    Ok(EvalReport {
+        log_folder: cfg.log_folder.clone(),
+        eval_intermediate: cfg.eval_intermediate,
+        runs: collected.runs,
+        summary,
+        snapshots,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Stage 1: the runs under the log folder, loaded (a run that cannot be is
+/// skipped with a warning), less the mlab runs of tasks other than
+/// `cfg.task`.
+fn discover(cfg: &Config) -> Result<Vec<Run>> {
+    let root = &cfg.log_folder;
     if !root.is_dir() {
         bail!(
             "--log-folder {} is not a folder; give the folder that holds your runs (mlab run --log-dir wrote them)",
             root.display()
         );
     }
-    if !(args.eval_timeout.is_finite() && args.eval_timeout > 0.0) {
-        bail!("--eval-timeout must be a positive number of seconds");
-    }
-    let started = Instant::now();
     let found = runs::discover(root)?;
     if found.is_empty() {
         bail!(
@@ -155,9 +211,7 @@ pub fn run(global: &Locations, args: &Config) -> Result<ExitCode> {
             root.display()
         );
     }
-
-    let mut tasks = TaskBook::new(global);
-    let mut planned = Vec::new();
+    let mut kept = Vec::new();
     let mut other_tasks: BTreeMap<String, usize> = BTreeMap::new();
     for (dir, layout) in found {
         let run = match Run::load(&dir, layout) {
@@ -167,30 +221,23 @@ pub fn run(global: &Locations, args: &Config) -> Result<ExitCode> {
                 continue;
             }
         };
-        if let (Some(wanted), RunLayout::Mlab, Some(own)) =
-            (&args.task, layout, run.meta_str("task"))
+        if let (Some(wanted), RunLayout::Mlab, Some(own)) = (&cfg.task, layout, run.recorded_task())
         {
             if own != wanted {
                 *other_tasks.entry(own.to_string()).or_default() += 1;
                 continue;
             }
         }
-        let task = task_of(&run, args.task.as_deref(), &mut tasks);
-        planned.push(Planned {
-            run,
-            task,
-            steps: Vec::new(),
-            last: None,
-        });
+        kept.push(run);
     }
-    if planned.is_empty() {
+    if kept.is_empty() {
         let seen: Vec<String> = other_tasks
             .iter()
             .map(|(t, n)| format!("{t} ({n})"))
             .collect();
         bail!(
             "no runs of task {} under {}; the runs there are of: {}",
-            args.task.as_deref().unwrap_or("?"),
+            cfg.task.as_deref().unwrap_or("?"),
             root.display(),
             seen.join(", ")
         );
@@ -201,231 +248,97 @@ pub fn run(global: &Locations, args: &Config) -> Result<ExitCode> {
             "left out {n} run(s) of other tasks (--task selects)"
         ));
     }
+    Ok(kept)
+}
 
-    // Key every snapshot; collect those no cache entry knows.
-    let mut cache = if args.no_cache {
-        None
-    } else {
-        let c = Cache::open(&root.join(CACHE_FILE))?;
-        if c.skipped_lines > 0 {
-            ui::warn(format!(
-                "{} unreadable line(s) in {} were ignored (a cut-off write leaves one)",
-                c.skipped_lines,
-                root.join(CACHE_FILE).display()
-            ));
-        }
-        Some(c)
-    };
-    let mut hasher = Hasher::default();
-    let mut pending: HashMap<String, Job> = HashMap::new();
-    let mut total = 0usize;
-    let mut cached = 0usize;
-    for p in &mut planned {
-        let Ok(task) = &p.task else { continue };
-        let mut key_of = |dir: &Path| -> Result<String, String> {
-            total += 1;
-            let key = if args.no_cache {
-                format!("path:{}", dir.display())
-            } else {
-                hasher
-                    .snapshot_key(
-                        task.task.name(),
-                        &task.eval_hash,
-                        &task.task.spec.submission,
-                        dir,
-                    )
-                    .map_err(|e| format!("could not read the snapshot: {e:#}"))?
-            };
-            if cache.as_ref().and_then(|c| c.get(&key)).is_some() {
-                cached += 1;
-            } else {
-                pending.entry(key.clone()).or_insert_with(|| Job {
-                    task: task.task.name().to_string(),
-                    key: key.clone(),
-                    folder: absolute(dir),
-                });
-            }
-            Ok(key)
-        };
-        if args.eval_intermediate {
-            for s in &p.run.steps {
-                let key = key_of(&s.dir);
-                p.steps.push((s.step.unwrap_or_default(), key));
-            }
-        }
-        if let Some(s) = &p.run.final_snapshot {
-            p.last = Some(key_of(&s.dir));
+/// A task as eval uses it: loaded, with its eval.py found and hashed.
+struct EvalTask {
+    task: Task,
+    eval_py: PathBuf,
+    eval_hash: String,
+}
+
+/// A task, or why it cannot be used (shared by every run of that name).
+type TaskResult = std::result::Result<Arc<EvalTask>, Arc<TaskError>>;
+
+/// Loads each task once, and remembers why one could not be.
+struct TaskBook {
+    benchmarks_dir: Option<PathBuf>,
+    root: Option<std::result::Result<PathBuf, Arc<TaskError>>>,
+    loaded: HashMap<String, TaskResult>,
+}
+
+impl TaskBook {
+    fn new(benchmarks_dir: Option<PathBuf>) -> Self {
+        TaskBook {
+            benchmarks_dir,
+            root: None,
+            loaded: HashMap::new(),
         }
     }
 
-    // Score what is left.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.map_or(cores, |j| j as usize).max(1);
-    let mut graded: HashMap<String, Scored> = HashMap::new();
-    if !pending.is_empty() {
-        let slots = jobs.min(pending.len());
-        ui::info(format!(
-            "scoring {} snapshot(s) with up to {slots} worker(s); {cached} of {total} known from the cache{}",
-            pending.len(),
-            if total - cached > pending.len() {
-                format!(", {} identical to another", total - cached - pending.len())
-            } else {
-                String::new()
-            }
-        ));
-        let mut graders = HashMap::new();
-        for p in &planned {
-            if let Ok(t) = &p.task {
-                graders
-                    .entry(t.task.name().to_string())
-                    .or_insert_with(|| TaskGrader {
-                        eval_py: absolute(&t.eval_py),
-                        script_dir: absolute(&t.task.script_dir()),
-                        env_dir: absolute(&t.task.env_dir()),
-                    });
-            }
+    fn get(&mut self, name: &str) -> TaskResult {
+        if let Some(t) = self.loaded.get(name) {
+            return t.clone();
         }
-        let py = crate::python::resolve(args.python.as_deref());
-        let opts = grader::Options {
-            python: py.path.clone(),
-            jobs: slots,
-            timeout: Duration::from_secs_f64(args.eval_timeout),
-            snapshot_roots: vec![absolute(root)],
-            threads_per_worker: (cores / slots).max(1),
-            sandbox: grader::grader_sandbox(args.sandbox)?,
-        };
-        let shared = Mutex::new(cache.take());
-        let done = |job: &Job, scored: &Scored| {
-            if let Scored::Score(s) = scored {
-                if let Some(c) = shared.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                    c.insert(&job.key, &job.task, *s);
-                }
-            }
-        };
-        // A Python the sandbox cannot start stops here, before any grading.
-        grader::check_python(&graders, &opts, py.source)?;
-        let result = grader::grade_all(pending.into_values().collect(), &graders, &opts, &done);
-        for (task, why) in &result.broken {
-            ui::warn(grader::broken_warning(task, why));
-        }
-        graded = result.scores;
-        cache = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-    }
-    let outcome = |key: &Result<String, String>| -> Scored {
-        match key {
-            Err(e) => Scored::Failed(e.clone()),
-            Ok(k) => {
-                if let Some(s) = cache.as_ref().and_then(|c| c.get(k)) {
-                    return Scored::Score(s);
-                }
-                graded
-                    .get(k)
-                    .cloned()
-                    .unwrap_or_else(|| Scored::Failed("the snapshot was not scored".into()))
-            }
-        }
-    };
-
-    // Per-run entries and statistics.
-    let mut results = BTreeMap::new();
-    let mut stats_in = Vec::new();
-    let mut facts = BTreeMap::new();
-    let mut rows = Vec::new();
-    let mut problems = Vec::new();
-    for p in &planned {
-        let (entry, row_stats) = build_result(p, &outcome);
-        let rel = p.run.dir.strip_prefix(root).unwrap_or(&p.run.dir);
-        let rel = if rel.as_os_str().is_empty() {
-            ".".to_string()
-        } else {
-            rel.display().to_string()
-        };
-        for e in &entry.eval_errors {
-            let step = match &e.step {
-                Value::Null => "run".to_string(),
-                Value::String(s) => s.clone(),
-                v => format!("step {v}"),
-            };
-            let last = e
-                .error
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            problems.push(format!("{rel} [{step}]: {}", last.trim()));
-        }
-        rows.push(run_row(&rel, &entry));
-        if let (Ok(t), Some(s)) = (&p.task, row_stats) {
-            facts.entry(t.task.name().to_string()).or_insert(TaskFacts {
-                direction: t.task.spec.direction,
-                baseline: t.task.spec.baseline,
-            });
-            stats_in.push(s);
-        }
-        results.insert(entry.path.clone(), entry);
-    }
-    let groups = summary::summarize(&stats_in, &facts);
-
-    crate::ui::out!(
-        "{}",
-        ui::table(
-            &[
-                "run",
-                "task",
-                "config",
-                "final score",
-                "best",
-                "steps",
-                "exit"
-            ],
-            &rows
-        )
-    );
-    if !problems.is_empty() {
-        crate::ui::outln!("\nNot scored:");
-        for p in &problems {
-            crate::ui::outln!("  {p}");
-        }
-    }
-    crate::ui::outln!();
-    crate::ui::out!("{}", summary_table(&groups));
-    for g in &groups {
-        if let Some(n) = &g.note {
-            crate::ui::outln!("  {} / {}: {n}", g.task, g.config);
-        }
+        let loaded = self.load(name).map(Arc::new);
+        self.loaded.insert(name.to_string(), loaded.clone());
+        loaded
     }
 
-    if let Some(out) = &args.output_file {
-        let doc = Output {
-            mlab_version: env!("CARGO_PKG_VERSION"),
-            log_folder: root.display().to_string(),
-            eval_intermediate: args.eval_intermediate,
-            runs: &results,
-            summary: &groups,
-        };
-        write_json(out, &doc)?;
-        ui::info(format!("results written to {}", out.display()));
+    fn load(&mut self, name: &str) -> std::result::Result<EvalTask, Arc<TaskError>> {
+        let dir = self.benchmarks_dir.as_deref();
+        let root = self
+            .root
+            .get_or_insert_with(|| {
+                tasks::find_benchmarks_root(dir).map_err(|e| Arc::new(TaskError::Benchmarks(e)))
+            })
+            .clone()?;
+        let task = tasks::find_task(&root, name).map_err(TaskError::Load)?;
+        let eval_py = task.script_dir().join("eval.py");
+        if !eval_py.is_file() {
+            return Err(TaskError::NoEvalPy {
+                task: name.to_string(),
+                eval_py,
+            }
+            .into());
+        }
+        let eval_hash = Hasher::default()
+            .file_hex(&eval_py)
+            .map_err(TaskError::Unreadable)?;
+        Ok(EvalTask {
+            task,
+            eval_py,
+            eval_hash,
+        })
     }
-    ui::info(format!(
-        "{} run(s), {total} snapshot(s) in {:.2} s",
-        planned.len(),
-        started.elapsed().as_secs_f64()
-    ));
-    if planned.iter().all(|p| p.task.is_err()) {
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// A run with its task.
+struct Planned {
+    run: Run,
+    task: TaskResult,
+}
+
+/// Stage 2: each run's task (loaded once per task name).
+fn plan(cfg: &Config, runs: Vec<Run>) -> Vec<Planned> {
+    let mut book = TaskBook::new(cfg.benchmarks_dir.clone());
+    runs.into_iter()
+        .map(|run| {
+            let task = task_of(&run, cfg.task.as_deref(), &mut book);
+            Planned { run, task }
+        })
+        .collect()
 }
 
 /// The task a run was made on.
-fn task_of(run: &Run, flag: Option<&str>, tasks: &mut TaskBook) -> Result<Arc<EvalTask>, String> {
+fn task_of(run: &Run, flag: Option<&str>, tasks: &mut TaskBook) -> TaskResult {
     match run.layout {
         RunLayout::Mlab => {
-            let name = run.meta_str("task").or(flag).ok_or_else(|| {
-                format!(
-                    "{} names no task; pass --task",
-                    run.dir.join("run.json").display()
-                )
+            let name = run.recorded_task().or(flag).ok_or_else(|| {
+                Arc::new(TaskError::Unnamed {
+                    run_json: run.dir.join("run.json"),
+                })
             })?;
             tasks.get(name)
         }
@@ -443,25 +356,272 @@ fn task_of(run: &Run, flag: Option<&str>, tasks: &mut TaskBook) -> Result<Arc<Ev
                     Err(_) => tried.push(name),
                 }
             }
-            Err(format!(
-                "cannot tell the task of this MLAgentBench run (tried: {}); pass --task, \
-                 or keep the original's layout <exp>/<task>/<run>",
-                if tried.is_empty() {
+            Err(Arc::new(TaskError::Undetermined {
+                tried: if tried.is_empty() {
                     "nothing".to_string()
                 } else {
                     tried.join(", ")
-                }
-            ))
+                },
+            }))
         }
     }
+}
+
+/// What identifies a snapshot's score, or why it has none.
+type SnapshotKey = std::result::Result<String, SnapshotError>;
+
+/// A run with its snapshots keyed.
+struct KeyedRun {
+    planned: Planned,
+    /// (step, key) for the intermediate snapshots (with `eval_intermediate`).
+    steps: Vec<(u64, SnapshotKey)>,
+    /// The final snapshot's key, when there is one.
+    last: Option<SnapshotKey>,
+}
+
+/// Every run keyed, and the snapshots left to score.
+struct Keyed {
+    runs: Vec<KeyedRun>,
+    cache: Option<Cache>,
+    /// By key: a submission shared by several snapshots is scored once.
+    pending: HashMap<String, Job>,
+    /// Snapshots keyed, and how many of them the cache knows.
+    total: usize,
+    cached: usize,
+}
+
+/// Stage 3: the key of every snapshot to score (its content with the
+/// task's eval.py, or its path without the cache), and a job for each key
+/// the cache does not know.
+fn key(cfg: &Config, planned: Vec<Planned>) -> Result<Keyed> {
+    let root = &cfg.log_folder;
+    let cache = if cfg.use_cache {
+        let c = Cache::open(&root.join(CACHE_FILE))?;
+        if c.skipped_lines > 0 {
+            ui::warn(format!(
+                "{} unreadable line(s) in {} were ignored (a cut-off write leaves one)",
+                c.skipped_lines,
+                root.join(CACHE_FILE).display()
+            ));
+        }
+        Some(c)
+    } else {
+        None
+    };
+    let mut hasher = Hasher::default();
+    let mut pending: HashMap<String, Job> = HashMap::new();
+    let mut total = 0usize;
+    let mut cached = 0usize;
+    let mut keyed = Vec::with_capacity(planned.len());
+    for p in planned {
+        let mut steps = Vec::new();
+        let mut last = None;
+        if let Ok(task) = &p.task {
+            let mut key_of = |dir: &Path| -> SnapshotKey {
+                total += 1;
+                let key = if cfg.use_cache {
+                    hasher
+                        .snapshot_key(
+                            task.task.name(),
+                            &task.eval_hash,
+                            &task.task.spec.submission,
+                            dir,
+                        )
+                        .map_err(SnapshotError)?
+                } else {
+                    format!("path:{}", dir.display())
+                };
+                if cache.as_ref().and_then(|c| c.get(&key)).is_some() {
+                    cached += 1;
+                } else {
+                    pending.entry(key.clone()).or_insert_with(|| Job {
+                        task: task.task.name().to_string(),
+                        key: key.clone(),
+                        folder: absolute(dir),
+                    });
+                }
+                Ok(key)
+            };
+            if cfg.eval_intermediate {
+                for s in &p.run.steps {
+                    steps.push((s.step.unwrap_or_default(), key_of(&s.dir)));
+                }
+            }
+            if let Some(s) = &p.run.final_snapshot {
+                last = Some(key_of(&s.dir));
+            }
+        }
+        keyed.push(KeyedRun {
+            planned: p,
+            steps,
+            last,
+        });
+    }
+    Ok(Keyed {
+        runs: keyed,
+        cache,
+        pending,
+        total,
+        cached,
+    })
+}
+
+/// Every run keyed, with the scores of the keys.
+struct Scores {
+    runs: Vec<KeyedRun>,
+    /// Scores known before (and those added by this eval).
+    cache: Option<Cache>,
+    /// What grading the pending jobs gave, by key.
+    graded: HashMap<String, Scored>,
+}
+
+impl Scores {
+    /// How the snapshot with this key was scored.
+    fn outcome(&self, key: &SnapshotKey) -> Scored {
+        match key {
+            Err(e) => Scored::Failed(chain_text(e)),
+            Ok(k) => {
+                if let Some(s) = self.cache.as_ref().and_then(|c| c.get(k)) {
+                    return Scored::Score(s);
+                }
+                self.graded
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| Scored::Failed("the snapshot was not scored".into()))
+            }
+        }
+    }
+}
+
+/// Stage 4: scores the pending jobs with persistent workers, saving each
+/// score in the cache as it comes.
+fn grade(cfg: &Config, keyed: Keyed) -> Result<Scores> {
+    let Keyed {
+        runs,
+        mut cache,
+        pending,
+        total,
+        cached,
+    } = keyed;
+    if pending.is_empty() {
+        return Ok(Scores {
+            runs,
+            cache,
+            graded: HashMap::new(),
+        });
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = cfg.jobs.unwrap_or(cores).max(1);
+    let slots = jobs.min(pending.len());
+    ui::info(format!(
+        "scoring {} snapshot(s) with up to {slots} worker(s); {cached} of {total} known from the cache{}",
+        pending.len(),
+        if total - cached > pending.len() {
+            format!(", {} identical to another", total - cached - pending.len())
+        } else {
+            String::new()
+        }
+    ));
+    let mut graders = HashMap::new();
+    for r in &runs {
+        if let Ok(t) = &r.planned.task {
+            graders
+                .entry(t.task.name().to_string())
+                .or_insert_with(|| TaskGrader {
+                    eval_py: absolute(&t.eval_py),
+                    script_dir: absolute(&t.task.script_dir()),
+                    env_dir: absolute(&t.task.env_dir()),
+                });
+        }
+    }
+    let py = crate::python::resolve(cfg.python.as_deref());
+    let opts = grader::Options {
+        python: py.path.clone(),
+        jobs: slots,
+        timeout: cfg.eval_timeout,
+        snapshot_roots: vec![absolute(&cfg.log_folder)],
+        threads_per_worker: (cores / slots).max(1),
+        sandbox: grader::grader_sandbox(cfg.sandbox)?,
+    };
+    let shared = Mutex::new(cache.take());
+    let done = |job: &Job, scored: &Scored| {
+        if let Scored::Score(s) = scored {
+            if let Some(c) = shared.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                c.insert(&job.key, &job.task, *s);
+            }
+        }
+    };
+    // A Python the sandbox cannot start stops here, before any grading.
+    grader::check_python(&graders, &opts, py.source)?;
+    let result = grader::grade_all(pending.into_values().collect(), &graders, &opts, &done);
+    for (task, why) in &result.broken {
+        ui::warn(grader::broken_warning(task, why));
+    }
+    Ok(Scores {
+        runs,
+        cache: shared.into_inner().unwrap_or_else(|e| e.into_inner()),
+        graded: result.scores,
+    })
+}
+
+/// Every run's entry, and what the statistics need.
+struct Collected {
+    runs: Vec<EvaluatedRun>,
+    stats: Vec<RunStats>,
+    facts: BTreeMap<String, TaskFacts>,
+}
+
+/// Stage 5: the results entry of every run, and what the statistics need
+/// of the runs whose task is known.
+fn collect(cfg: &Config, scores: Scores) -> Collected {
+    let mut out = Collected {
+        runs: Vec::with_capacity(scores.runs.len()),
+        stats: Vec::new(),
+        facts: BTreeMap::new(),
+    };
+    for r in &scores.runs {
+        let p = &r.planned;
+        let (result, row_stats) = build_result(r, &|key| scores.outcome(key));
+        let rel = p
+            .run
+            .dir
+            .strip_prefix(&cfg.log_folder)
+            .unwrap_or(&p.run.dir);
+        let folder = if rel.as_os_str().is_empty() {
+            ".".to_string()
+        } else {
+            rel.display().to_string()
+        };
+        if let (Ok(t), Some(s)) = (&p.task, row_stats) {
+            out.facts
+                .entry(t.task.name().to_string())
+                .or_insert(TaskFacts {
+                    direction: t.task.spec.direction,
+                    baseline: t.task.spec.baseline,
+                });
+            out.stats.push(s);
+        }
+        out.runs.push(EvaluatedRun {
+            folder,
+            task_known: p.task.is_ok(),
+            result,
+        });
+    }
+    out
+}
+
+/// Stage 6: the summary rows, per task and configuration.
+fn summarise(collected: &Collected) -> Vec<Group> {
+    summary::summarize(&collected.stats, &collected.facts)
 }
 
 /// The results entry of one run, and what the statistics need of it (none
 /// when the run's task is unknown).
 fn build_result(
-    p: &Planned,
-    outcome: &dyn Fn(&Result<String, String>) -> Scored,
+    r: &KeyedRun,
+    outcome: &dyn Fn(&SnapshotKey) -> Scored,
 ) -> (RunResult, Option<RunStats>) {
+    let p = &r.planned;
     let run = &p.run;
     let extra = result::extra_flags(run);
     let direction = p
@@ -476,7 +636,7 @@ fn build_result(
     let mut keep_best = |s: f64| {
         best = Some(best.map_or(s, |b| stats::better(b, s, direction)));
     };
-    for (step, key) in &p.steps {
+    for (step, key) in &r.steps {
         score_steps.push(*step);
         match outcome(key) {
             Scored::Score(s) => {
@@ -494,10 +654,10 @@ fn build_result(
         }
     }
     let mut final_score = None;
-    match (&p.task, &p.last) {
+    match (&p.task, &r.last) {
         (Err(e), _) => eval_errors.push(EvalError {
             step: Value::Null,
-            error: e.clone(),
+            error: chain_text(e.as_ref()),
         }),
         (Ok(_), None) => eval_errors.push(EvalError {
             step: Value::from("final"),
@@ -518,7 +678,7 @@ fn build_result(
     }
     let task_name = match &p.task {
         Ok(t) => Some(t.task.name().to_string()),
-        Err(_) => run.meta_str("task").map(String::from),
+        Err(_) => run.recorded_task().map(String::from),
     };
     let agent = run.agent();
     let llm = run.llm();
@@ -550,142 +710,20 @@ fn build_result(
         task: task_name,
         agent,
         llm,
-        seed: result::meta(run, "seed"),
+        seed: result::recorded(run, |r| r.seed),
         steps: result::steps(run),
-        tokens: result::meta(run, "tokens"),
-        cost_usd: result::meta(run, "cost_usd"),
-        exit_reason: result::meta(run, "exit_reason"),
-        tampered: result::meta(run, "tampered"),
+        tokens: result::recorded(run, |r| r.tokens),
+        cost_usd: result::recorded(run, |r| r.cost_usd),
+        exit_reason: result::recorded(run, |r| r.exit_reason),
+        tampered: result::recorded(run, |r| r.tampered),
         best_score: best,
         eval_errors,
     };
     (entry, stats)
 }
 
-fn run_row(rel: &str, r: &RunResult) -> Vec<String> {
-    let final_valid = !r
-        .eval_errors
-        .iter()
-        .any(|e| e.step.is_null() || e.step == "final");
-    vec![
-        rel.to_string(),
-        r.task.clone().unwrap_or_else(|| "?".into()),
-        summary::config_label(r.agent.as_deref(), &r.llm),
-        if final_valid {
-            fmt_num(r.final_score)
-        } else {
-            "-".into()
-        },
-        r.best_score.map(fmt_num).unwrap_or_else(|| "-".into()),
-        match &r.steps {
-            Value::Null => "-".into(),
-            v => v.to_string(),
-        },
-        r.exit_reason.as_str().unwrap_or("-").to_string(),
-    ]
-}
-
-fn summary_table(groups: &[Group]) -> String {
-    let pct = |x: f64| format!("{:.0}%", x * 100.0);
-    let with_ci =
-        |e: &stats::Estimate| format!("{} [{}, {}]", pct(e.mean), pct(e.ci95[0]), pct(e.ci95[1]));
-    let rows: Vec<Vec<String>> = groups
-        .iter()
-        .map(|g| {
-            let others = g
-                .success_rate
-                .as_ref()
-                .map(|s| {
-                    [&s.t5, &s.t15, &s.t20, &s.t30]
-                        .iter()
-                        .map(|e| pct(e.mean))
-                        .collect::<Vec<_>>()
-                        .join(" / ")
-                })
-                .unwrap_or_else(|| "-".into());
-            vec![
-                g.task.clone(),
-                g.config.clone(),
-                g.direction.to_string(),
-                g.runs.to_string(),
-                g.infra_failures.to_string(),
-                match (g.baseline, g.baseline_source) {
-                    (Some(b), "baseline_runs") => {
-                        format!("{} (mean of {} runs)", fmt_num(b), g.baseline_runs)
-                    }
-                    (Some(b), source) => format!("{} ({source})", fmt_num(b)),
-                    (None, _) => "unknown".into(),
-                },
-                g.final_score
-                    .as_ref()
-                    .map(|e| fmt_num(e.mean))
-                    .unwrap_or_else(|| "-".into()),
-                g.success_rate
-                    .as_ref()
-                    .map(|s| with_ci(&s.t10))
-                    .unwrap_or_else(|| "-".into()),
-                g.success_rate_any_step
-                    .as_ref()
-                    .map(|s| pct(s.t10.mean))
-                    .unwrap_or_else(|| "-".into()),
-                g.average_improvement
-                    .as_ref()
-                    .map(with_ci)
-                    .unwrap_or_else(|| "-".into()),
-                others,
-            ]
-        })
-        .collect();
-    ui::table(
-        &[
-            "task",
-            "config",
-            "better",
-            "runs",
-            "infra fail",
-            "baseline",
-            "mean final",
-            "success >10% [95% CI]",
-            "any step >10%",
-            "avg improvement [95% CI]",
-            "success >5/15/20/30%",
-        ],
-        &rows,
-    )
-}
-
-/// Up to 6 significant digits, in plain notation where that stays short.
-fn fmt_num(x: f64) -> String {
-    if x != 0.0 && (x.abs() >= 1e7 || x.abs() < 1e-4) {
-        return format!("{x:.4e}");
-    }
-    let s = format!("{x:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".into()
-    } else {
-        s.to_string()
-    }
-}
-
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// Writes through a temporary file, so a failure leaves any older file whole.
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("could not write into {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-    std::io::Write::write_all(&mut tmp, b"\n")?;
-    tmp.persist(path)
-        .with_context(|| format!("could not write {}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -693,12 +731,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_print_short() {
-        assert_eq!(fmt_num(0.5), "0.5");
-        assert_eq!(fmt_num(1.0), "1");
-        assert_eq!(fmt_num(0.123456789), "0.123457");
-        assert_eq!(fmt_num(1e10), "1.0000e10");
-        assert_eq!(fmt_num(0.0), "0");
-        assert_eq!(fmt_num(-2.5), "-2.5");
+    fn task_errors_keep_their_cause_chain() {
+        let cause = anyhow::anyhow!("no such file").context("could not read eval.py");
+        let e = TaskError::Unreadable(cause);
+        assert_eq!(chain_text(&e), "could not read eval.py: no such file");
+        let e = SnapshotError(anyhow::anyhow!("permission denied").context("reading a.csv"));
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(
+            chain_text(&e),
+            "could not read the snapshot: reading a.csv: permission denied"
+        );
     }
 }

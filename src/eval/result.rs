@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::runs::{Run, RunLayout};
+use crate::run::record::{ExitReason, RunRecord};
 
 /// The original's five error flags.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -84,7 +85,7 @@ pub fn extra_flags(run: &Run) -> Extra {
         oom_error: run.log.contains(oom) || run.main_log.contains(oom),
         connection_error: run.log.contains("Connection aborted")
             || CONNECTION_MESSAGES.iter().any(|m| run.main_log.contains(m))
-            || run.meta.get("exit_reason").and_then(Value::as_str) == Some("llm_error"),
+            || run.exit_reason() == Some(ExitReason::LlmError),
         error: run.error_txt.is_some() || run.overall_time.is_none(),
         json_error: run.main_log.matches("JSONDecodeError").count() > 2,
         long_prompt_error: run
@@ -99,12 +100,11 @@ pub fn extra_flags(run: &Run) -> Extra {
 /// versions that did not write it are judged by their exit reason.
 pub fn infra_failure(run: &Run, extra: &Extra) -> bool {
     match run.layout {
-        RunLayout::Mlab => match run.meta.get("infra_failure").and_then(Value::as_bool) {
+        RunLayout::Mlab => match run.record.as_ref().and_then(|r| r.infra_failure) {
             Some(explicit) => explicit,
-            None => matches!(
-                run.meta.get("exit_reason").and_then(Value::as_str),
-                Some("harness_error") | Some("llm_error") | Some("disk_full")
-            ),
+            None => run
+                .exit_reason()
+                .is_some_and(|r| r.infra_reason().is_some()),
         },
         RunLayout::Original => extra.connection_error,
     }
@@ -119,13 +119,12 @@ pub fn total_time(run: &Run) -> f64 {
     {
         return t;
     }
-    let time = |k: &str| {
-        run.meta
-            .get(k)
-            .and_then(Value::as_str)
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-    };
-    match (time("start_time"), time("end_time")) {
+    let time = |t: Option<&str>| t.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    let record = run.record.as_ref();
+    match (
+        time(record.map(|r| r.start_time.as_str())),
+        time(record.and_then(|r| r.end_time.as_deref())),
+    ) {
         (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 / 1000.0,
         _ => 0.0,
     }
@@ -136,25 +135,27 @@ pub fn error_text(run: &Run) -> String {
     if let Some(e) = &run.error_txt {
         return e.clone();
     }
-    run.meta
-        .get("error")
-        .and_then(Value::as_str)
+    run.record
+        .as_ref()
+        .and_then(|r| r.error.clone())
         .unwrap_or_default()
-        .to_string()
 }
 
 /// Steps taken: run.json `steps`, else the trace's length.
 pub fn steps(run: &Run) -> Value {
-    match run.meta.get("steps") {
-        Some(v) if !v.is_null() => v.clone(),
-        _ if run.trace_readable => Value::from(run.trace_actions.len()),
-        _ => Value::Null,
+    match &run.record {
+        Some(r) => Value::from(r.steps),
+        None if run.trace_readable => Value::from(run.trace_actions.len()),
+        None => Value::Null,
     }
 }
 
-/// A field of run.json, or null.
-pub fn meta(run: &Run, key: &str) -> Value {
-    run.meta.get(key).cloned().unwrap_or(Value::Null)
+/// A field of run.json (as `pick` takes it from the record), or null for
+/// the original's runs.
+pub fn recorded<T: serde::Serialize>(run: &Run, pick: impl Fn(&RunRecord) -> T) -> Value {
+    run.record
+        .as_ref()
+        .map_or(Value::Null, |r| serde_json::json!(pick(r)))
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use walkdir::WalkDir;
 
+use crate::run::record::{ExitReason, RunRecord};
+
 /// Which program wrote the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunLayout {
@@ -33,8 +35,8 @@ pub struct Snapshot {
 pub struct Run {
     pub dir: PathBuf,
     pub layout: RunLayout,
-    /// `run.json` as written (mlab runs), else `Value::Null`.
-    pub meta: Value,
+    /// `run.json` (mlab runs); None for the original's runs.
+    pub record: Option<RunRecord>,
     /// The original runner's arguments from `<run>/log` (original runs).
     pub namespace: Vec<(String, String)>,
     /// Intermediate snapshots, by step.
@@ -97,19 +99,9 @@ impl Run {
     /// run lacks some); only an unreadable `run.json` is an error.
     pub fn load(dir: &Path, layout: RunLayout) -> Result<Run> {
         let env_log = dir.join("env_log");
-        let meta = match layout {
-            RunLayout::Mlab => {
-                let p = dir.join("run.json");
-                let text = std::fs::read_to_string(&p)
-                    .with_context(|| format!("could not read {}", p.display()))?;
-                serde_json::from_str(&text).with_context(|| {
-                    format!(
-                        "{} is not valid JSON; the run may have been cut off while writing it",
-                        p.display()
-                    )
-                })?
-            }
-            RunLayout::Original => Value::Null,
+        let record = match layout {
+            RunLayout::Mlab => Some(RunRecord::read(&dir.join("run.json"))?),
+            RunLayout::Original => None,
         };
         let log = read_lossy(&dir.join("log"));
         let namespace = match layout {
@@ -121,7 +113,7 @@ impl Run {
         Ok(Run {
             dir: dir.to_path_buf(),
             layout,
-            meta,
+            record,
             namespace,
             steps,
             final_snapshot,
@@ -134,9 +126,18 @@ impl Run {
         })
     }
 
-    /// A string field of `run.json`.
-    pub fn meta_str(&self, key: &str) -> Option<&str> {
-        self.meta.get(key).and_then(Value::as_str)
+    /// The task named in `run.json`.
+    pub fn recorded_task(&self) -> Option<&str> {
+        self.record
+            .as_ref()
+            .map(|r| r.task.as_str())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// How the run ended, as `run.json` says (None while it was running,
+    /// and for the original's runs).
+    pub fn exit_reason(&self) -> Option<ExitReason> {
+        self.record.as_ref().and_then(|r| r.exit_reason)
     }
 
     /// A field of the original runner's arguments.
@@ -150,7 +151,11 @@ impl Run {
     /// The agent, in mlab's names (the original's class names are mapped).
     pub fn agent(&self) -> Option<String> {
         match self.layout {
-            RunLayout::Mlab => self.meta_str("agent").map(String::from),
+            RunLayout::Mlab => self
+                .record
+                .as_ref()
+                .map(|r| r.agent.clone())
+                .filter(|a| !a.is_empty()),
             RunLayout::Original => self.arg("agent_type").map(|a| agent_name(a).to_string()),
         }
     }
@@ -158,7 +163,11 @@ impl Run {
     /// The models as run.json's `llm` object ({"main","fast","edit"}).
     pub fn llm(&self) -> Value {
         match self.layout {
-            RunLayout::Mlab => self.meta.get("llm").cloned().unwrap_or(Value::Null),
+            RunLayout::Mlab => self
+                .record
+                .as_ref()
+                .and_then(|r| r.llm.as_ref())
+                .map_or(Value::Null, |m| serde_json::json!(m)),
             RunLayout::Original => {
                 if self.namespace.is_empty() {
                     return Value::Null;
@@ -180,8 +189,9 @@ impl Run {
     /// run.json `config`: the configuration's identity (agent, provider
     /// and model names, or `--config-name`), for runs that record one.
     pub fn config(&self) -> Option<String> {
-        self.meta_str("config")
-            .map(str::trim)
+        self.record
+            .as_ref()
+            .map(|r| r.config.trim())
             .filter(|c| !c.is_empty())
             .map(String::from)
     }
@@ -190,7 +200,7 @@ impl Run {
     /// the original), or mlab's own exit reason when the trace is unreadable.
     pub fn submitted_final_answer(&self) -> bool {
         self.trace_actions.iter().any(|a| a == "Final Answer")
-            || (!self.trace_readable && self.meta_str("exit_reason") == Some("final_answer"))
+            || (!self.trace_readable && self.exit_reason() == Some(ExitReason::FinalAnswer))
     }
 
     /// The run's folder name and its two parents: `<exp>/<task>/<run>`.

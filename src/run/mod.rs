@@ -75,6 +75,10 @@ pub struct RunConfig {
     /// Set to ask the run to stop (Ctrl-C): the flag of
     /// [`signals::install`], or one of the caller's own.
     pub interrupt: Arc<AtomicBool>,
+    /// run.json's `flags`: what the caller ran with, by flag name (the
+    /// front end records every flag of `mlab run`; other callers what they
+    /// like, `Value::Null` included).
+    pub flags: serde_json::Value,
 }
 
 /// How a run ended.
@@ -210,7 +214,7 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
 
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.run(&mut env)));
     let (reason, error) = classify(&env, outcome);
-    let finished = env.finish(reason.as_str(), error.as_deref());
+    let finished = env.finish(reason, error.as_deref());
     let (reason, error) = match finished {
         Ok(()) => (reason, error),
         Err(e) => {
@@ -284,7 +288,7 @@ fn last_resort_close(
         if let Ok(mut events) = crate::env::events::EventLog::open(&env_log.join("events.jsonl")) {
             let _ = events.append(&crate::env::events::Event::End {
                 time: chrono::Utc::now().to_rfc3339(),
-                exit_reason: ExitReason::Interrupted.as_str().into(),
+                exit_reason: ExitReason::Interrupted,
                 error: Some(error.clone()),
                 steps,
                 skipped: Vec::new(),
@@ -313,19 +317,10 @@ fn classify(
     outcome: std::thread::Result<Result<String>>,
 ) -> (ExitReason, Option<String>) {
     match outcome {
-        Ok(Ok(_message)) => {
-            let reason = if env.final_answer_given() {
-                ExitReason::FinalAnswer
-            } else if env.time_exhausted() {
-                ExitReason::MaxTime
-            } else {
-                // The step limit, or the agent stopped on its own (its own
-                // step limit; an actions list that runs out says so with
-                // `ActionsExhausted`).
-                ExitReason::MaxSteps
-            };
-            (reason, None)
-        }
+        // The step limit, or the agent stopped on its own (its own step
+        // limit; an actions list that runs out says so with
+        // `ActionsExhausted`).
+        Ok(Ok(_message)) => (env.normal_end(), None),
         Ok(Err(e)) => {
             let text = format!("{e:#}");
             let reason = if e.downcast_ref::<Interrupted>().is_some() {

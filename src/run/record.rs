@@ -1,102 +1,44 @@
 //! `<log-dir>/run.json`: what a run was and how it ended, so that eval,
 //! status and report never have to guess. Written at the start and again
-//! at the end (atomically both times).
+//! at the end (atomically both times), and read back (by eval) through the
+//! same [`RunRecord`]: a field an older mlab did not write reads as its
+//! default.
 
 use std::path::Path;
 
-use anyhow::Result;
-use serde::Serialize;
-use serde_json::{json, Value};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::RunConfig;
 use crate::env::trace::write_atomic;
 
-/// Why a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExitReason {
-    FinalAnswer,
-    MaxSteps,
-    MaxTime,
-    /// `--agent actions` ran out of actions before a Final Answer or limit.
-    ActionsExhausted,
-    AgentError,
-    LlmError,
-    /// The model failed at the task (empty, refused, filtered or unusable
-    /// replies, a prompt too long for it): the configuration's result.
-    ModelError,
-    Budget,
-    Interrupted,
-    HarnessError,
-    /// The disk of the log folder filled up.
-    DiskFull,
-}
+pub use crate::env::ExitReason;
 
-impl ExitReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExitReason::FinalAnswer => "final_answer",
-            ExitReason::MaxSteps => "max_steps",
-            ExitReason::MaxTime => "max_time",
-            ExitReason::ActionsExhausted => "actions_exhausted",
-            ExitReason::AgentError => "agent_error",
-            ExitReason::LlmError => "llm_error",
-            ExitReason::ModelError => "model_error",
-            ExitReason::Budget => "budget",
-            ExitReason::Interrupted => "interrupted",
-            ExitReason::HarnessError => "harness_error",
-            ExitReason::DiskFull => "disk_full",
-        }
-    }
-
-    /// Why a run that ended this way is an infrastructure failure (left
-    /// out of success rates), or None when it counts for or against the
-    /// agent. Only faults outside the agent count: mlab's own failures, the
-    /// log disk, the model provider. What the agent did to its workspace
-    /// can never make a harness error (snapshots skip what they cannot
-    /// store), so it is judged like any other run.
-    pub fn infra_reason(self) -> Option<&'static str> {
-        match self {
-            ExitReason::HarnessError => Some("harness_error"),
-            ExitReason::DiskFull => Some("log_disk_full"),
-            ExitReason::LlmError => Some("model_provider"),
-            _ => None,
-        }
-    }
-
-    /// Ends that are a normal outcome of a run rather than a failure.
-    pub fn is_normal(self) -> bool {
-        matches!(
-            self,
-            ExitReason::FinalAnswer
-                | ExitReason::MaxSteps
-                | ExitReason::MaxTime
-                | ExitReason::ActionsExhausted
-                | ExitReason::Budget
-        )
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ModelNames {
     pub main: String,
     pub fast: String,
     pub edit: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Tokens {
     pub input: u64,
     pub output: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunRecord {
     pub mlab_version: String,
     pub task: String,
     pub agent: String,
     pub llm: Option<ModelNames>,
     pub seed: u64,
+    /// Every flag of `mlab run`, by its long name (see [`flags`]).
     pub flags: Value,
     pub sandbox: String,
     pub start_time: String,
@@ -158,51 +100,110 @@ impl RunRecord {
         let text = serde_json::to_string_pretty(self)?;
         write_atomic(&log_dir.join("run.json"), text.as_bytes())
     }
+
+    /// Reads a run.json written by this or an older mlab.
+    pub fn read(path: &Path) -> Result<RunRecord> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        let value: Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not valid JSON; the run may have been cut off while writing it",
+                path.display()
+            )
+        })?;
+        serde_json::from_value(value).with_context(|| {
+            format!(
+                "{} is not a run record this mlab can read (a field has an unexpected value)",
+                path.display()
+            )
+        })
+    }
 }
 
 /// Every flag of `mlab run`, by its long name.
+/// run.json's `flags`: every flag of `mlab run` by its long name, as the
+/// front end recorded them (derived from its flag definitions).
 pub fn flags(a: &RunConfig) -> Value {
-    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    json!({
-        "task": a.task,
-        "log_dir": a.log_dir.display().to_string(),
-        "work_dir": path(&a.work_dir),
-        "max_steps": a.max_steps,
-        "max_time": a.max_time,
-        "device": a.device,
-        "python": path(&a.python),
-        "resume": path(&a.resume),
-        "resume_step": a.resume_step,
-        "interactive": a.interactive,
-        "agent": a.agent.kind.as_str(),
-        "actions": path(&a.agent.actions),
-        "exec_timeout": a.exec_timeout,
-        "seed": a.seed,
-        "llm": a.llm.llm,
-        "fast_llm": a.llm.fast_llm,
-        "edit_script_llm": a.llm.edit_script_llm,
-        "edit_script_max_tokens": a.llm.edit_script_max_tokens,
-        "llm_max_tokens": a.llm.llm_max_tokens,
-        "llm_base_url": a.llm.llm_base_url,
-        "llm_retries": a.llm.llm_retries,
-        "llm_timeout": a.llm.llm_timeout,
-        "replay_lenient": a.llm.replay_lenient,
-        "max_cost": a.llm.max_cost,
-        "max_total_tokens": a.llm.max_total_tokens,
-        "prices": path(&a.llm.prices),
-        "config_name": a.llm.config_name,
-        "tool_choice": a.agent.options.tool_choice,
-        "sandbox": a.sandbox.as_str(),
-        "mem_limit": a.mem_limit,
-        "agent_cmd": a.agent.command,
-        "agent_timeout": a.agent.timeout,
-        "agent_max_steps": a.agent.options.agent_max_steps,
-        "max_retries": a.agent.options.max_retries,
-        "max_steps_in_context": a.agent.options.max_steps_in_context,
-        "max_observation_steps_in_context": a.agent.options.max_observation_steps_in_context,
-        "retrieval": a.agent.options.retrieval,
-        "actions_add_to_prompt": a.agent.options.add_to_prompt,
-        "actions_remove_from_prompt": a.agent.options.remove_from_prompt,
-        "valid_format_entires": a.agent.options.format_entries,
-    })
+    a.flags.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_record_reads_back_what_it_writes_with_the_same_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = RunRecord {
+            task: "toy".into(),
+            agent: "research".into(),
+            llm: Some(ModelNames {
+                main: "gpt-4o".into(),
+                fast: "gpt-4o-mini".into(),
+                edit: "gpt-4o".into(),
+            }),
+            seed: 7,
+            flags: serde_json::json!({"max_steps": 3}),
+            config: "research:openai:gpt-4o".into(),
+            ..RunRecord::default()
+        };
+        r.set_end(ExitReason::DiskFull, Some("no space".into()));
+        r.write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("run.json")).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "agent",
+                "config",
+                "cost_usd",
+                "end_time",
+                "error",
+                "exit_reason",
+                "flags",
+                "infra_failure",
+                "infra_reason",
+                "llm",
+                "llm_calls",
+                "mlab_version",
+                "sandbox",
+                "seed",
+                "start_time",
+                "steps",
+                "tampered",
+                "task",
+                "tokens"
+            ]
+        );
+        assert_eq!(v["exit_reason"], "disk_full");
+        assert_eq!(v["infra_reason"], "log_disk_full");
+        let back = RunRecord::read(&dir.path().join("run.json")).unwrap();
+        assert_eq!(back.exit_reason, Some(ExitReason::DiskFull));
+        assert_eq!(back.llm.unwrap().fast, "gpt-4o-mini");
+        assert_eq!(
+            (back.seed, back.config.as_str()),
+            (7, "research:openai:gpt-4o")
+        );
+    }
+
+    #[test]
+    fn an_older_run_json_without_the_newer_fields_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("run.json");
+        std::fs::write(
+            &p,
+            r#"{"task": "toy", "exit_reason": "max_steps", "flags": {}}"#,
+        )
+        .unwrap();
+        let r = RunRecord::read(&p).unwrap();
+        assert_eq!(r.task, "toy");
+        assert_eq!(r.exit_reason, Some(ExitReason::MaxSteps));
+        assert_eq!(r.infra_failure, None);
+        assert!(r.llm.is_none() && r.config.is_empty() && r.llm_calls == 0);
+        std::fs::write(&p, r#"{"exit_reason": "final_ans"#).unwrap();
+        let e = format!("{:#}", RunRecord::read(&p).unwrap_err());
+        assert!(e.contains("not valid JSON"), "{e}");
+    }
 }

@@ -20,11 +20,17 @@ pub struct Locations {
 
 /// The benchmarks folder in use, with where it came from.
 pub fn benchmarks_root(locations: &Locations) -> Result<PathBuf> {
-    if let Some(dir) = &locations.benchmarks_dir {
+    find_benchmarks_root(locations.benchmarks_dir.as_deref())
+}
+
+/// The folder holding the task folders: `dir` (`--benchmarks-dir`) when
+/// given, else $MLAB_BENCHMARKS, ./benchmarks, the installed folder.
+pub fn find_benchmarks_root(dir: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = dir {
         if !dir.is_dir() {
             bail!("--benchmarks-dir {} is not a folder", dir.display());
         }
-        return Ok(dir.clone());
+        return Ok(dir.to_path_buf());
     }
     if let Some(dir) = std::env::var_os("MLAB_BENCHMARKS").filter(|v| !v.is_empty()) {
         let dir = PathBuf::from(dir);
