@@ -12,9 +12,13 @@
 //! Overhead = layer - raw.
 //!
 //! Run: `cargo bench --bench llm_overhead`.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 // The layer is included by path, so its test-only code and the items only
 // the binary uses would warn here.
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports, unused_macros)]
 
 #[path = "../src/cli/llm.rs"]
 mod cli_llm;
@@ -23,6 +27,9 @@ mod cli {
 }
 #[path = "../src/llm/mod.rs"]
 mod llm;
+// `llm check` prints through the front end's output macros.
+#[path = "../src/ui.rs"]
+mod ui;
 // Bench targets may be built with cfg(test), where the layer already holds
 // the mock server.
 #[cfg(not(test))]
