@@ -475,15 +475,15 @@ impl Environment {
             return (invalid_input(info), None);
         };
         let remaining = self.max_time.saturating_sub(self.started.elapsed());
-        let timeout = Some(match self.exec_timeout {
+        let timeout = match self.exec_timeout {
             Some(t) => t.min(remaining),
             None => remaining,
-        });
+        };
         // Actions backed by a model wait on it under the run's time; the
         // others under the step's limit (what a command may run).
         let limit = match info.family {
             Family::Understand | Family::Edit | Family::ResearchLog => remaining,
-            _ => timeout.unwrap_or(remaining),
+            _ => timeout,
         };
         let job = ActionJob {
             info,
@@ -497,7 +497,7 @@ impl Environment {
             models: self.models.clone(),
             research_problem: self.research_problem.clone(),
             exec: self.exec.clone(),
-            timeout,
+            timeout: Some(timeout),
             repl: self.repl.clone(),
             interactive: self.interactive,
         };
@@ -645,7 +645,7 @@ impl Environment {
             }
             let text = serde_json::to_string_pretty(&reports).unwrap_or_default();
             let path = self.env_log.join("tamper.json");
-            if let Err(e) = reserve.with_room(|| Ok(trace::write_atomic(&path, text.as_bytes())?)) {
+            if let Err(e) = reserve.with_room(|| trace::write_atomic(&path, text.as_bytes())) {
                 problems.push(format!("could not write tamper.json: {e:#}"));
             }
         }
@@ -664,7 +664,7 @@ impl Environment {
         let secs = self.started.elapsed().as_secs_f64();
         let path = self.env_log.join("overall_time.txt");
         if let Err(e) =
-            reserve.with_room(|| Ok(trace::write_atomic(&path, secs.to_string().as_bytes())?))
+            reserve.with_room(|| trace::write_atomic(&path, secs.to_string().as_bytes()))
         {
             problems.push(format!("could not write overall_time.txt: {e:#}"));
         }
@@ -674,7 +674,7 @@ impl Environment {
         if !error_text.is_empty() {
             let path = self.env_log.join("error.txt");
             let text = format!("{}\n", error_text.join("\n"));
-            if let Err(e) = reserve.with_room(|| Ok(trace::write_atomic(&path, text.as_bytes())?)) {
+            if let Err(e) = reserve.with_room(|| trace::write_atomic(&path, text.as_bytes())) {
                 problems.push(format!("could not write error.txt: {e:#}"));
             }
         }
