@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::agent::{self, Options};
 use crate::cli::RunArgs;
@@ -79,7 +79,8 @@ pub fn check(args: &RunArgs) -> Result<&'static str> {
         "actions" => {
             // A bad list, or one whose actions need a model the run lacks,
             // is refused before anything is written.
-            let list = super::actions::read(args.actions.as_deref().expect("checked"))?;
+            let file = args.actions.as_deref().context("--agent actions needs --actions FILE")?;
+            let list = super::actions::read(file)?;
             super::actions::check_models(&list, args.llm.llm.is_some())?;
         }
         _ => {}
@@ -112,7 +113,10 @@ pub fn make(setup: AgentSetup) -> Result<Box<dyn Agent>> {
     };
     Ok(match name {
         "actions" => {
-            let file = args.actions.as_ref().expect("checked");
+            let file = args
+                .actions
+                .as_ref()
+                .context("--agent actions needs --actions FILE")?;
             Box::new(super::actions::ActionsAgent::load(file, log)?)
         }
         "baseline" => Box::new(agent::baseline::BaselineAgent::new(
@@ -125,7 +129,10 @@ pub fn make(setup: AgentSetup) -> Result<Box<dyn Agent>> {
         "tools" => Box::new(agent::tools::ToolsAgent::new(opts, models()?, log)?),
         "external" => Box::new(agent::external::ExternalAgent::new(
             agent::external::ExternalSetup {
-                command: args.agent_cmd.as_deref().expect("checked"),
+                command: args
+                    .agent_cmd
+                    .as_deref()
+                    .context("--agent external needs --agent-cmd \"<command>\"")?,
                 timeout: args.agent_timeout,
                 max_steps: args.max_steps,
                 max_time: args.max_time,
