@@ -89,7 +89,6 @@ macro_rules! outln {
     };
 }
 
-#[allow(unused_imports)]
 pub(crate) use {out, outln};
 
 /// Makes a closed stdout end any command quietly, as `cat` or `ls` do when

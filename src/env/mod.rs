@@ -320,19 +320,8 @@ impl Environment {
         })
     }
 
-    #[allow(dead_code)] // part of the agents' view of the environment
     pub fn trace(&self) -> &Trace {
         &self.trace
-    }
-
-    #[allow(dead_code)] // part of the agents' view of the environment
-    pub fn workspace(&self) -> &Workspace {
-        &self.ws
-    }
-
-    #[allow(dead_code)] // part of the agents' view of the environment
-    pub fn env_log(&self) -> &Path {
-        &self.env_log
     }
 
     /// The actions this run offers (Request Help only when interactive).
@@ -348,7 +337,6 @@ impl Environment {
         self.models.as_ref()
     }
 
-    #[allow(dead_code)] // part of the agents' view of the environment
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

@@ -68,7 +68,6 @@ impl Trace {
     }
 
     /// Primitive calls, including those made inside high-level actions.
-    #[allow(dead_code)] // read by tests now, by agents and eval later
     pub fn low_level_steps(&self) -> &[Step] {
         &self.low_level_steps
     }

@@ -5,6 +5,7 @@
 //!
 //! Compiled into the unit tests (`cfg(test)`) and included by path from
 //! `tests/llm_*.rs` and `benches/llm_overhead.rs`; never part of the binary.
+// Each crate that includes this file uses only some of it.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;

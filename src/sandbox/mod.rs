@@ -33,12 +33,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 pub use bwrap::Bwrap;
-// parse_size and DEFAULT_MAX_PROCS are for the modules that build runs.
-#[allow(unused_imports)]
-pub use limits::{describe_support, parse_size, parse_size_arg};
+pub use limits::{describe_support, parse_size_arg};
 pub use none::NoSandbox;
-#[allow(unused_imports)]
-pub use policy::{agent_policy, grader_policy, AgentSetup, DEFAULT_MAX_PROCS};
+pub use policy::{agent_policy, grader_policy, AgentSetup};
 pub use select::{probe, select};
 
 /// Which pipe a chunk of output came from.
