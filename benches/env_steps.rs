@@ -9,6 +9,10 @@
 //! disk used by `env_log/` against the unique bytes its snapshots hold.
 //!
 //! Run with `cargo bench --bench env_steps`. Nothing is asserted.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};

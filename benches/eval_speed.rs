@@ -8,6 +8,10 @@
 //! with --jobs 1 and with the default jobs; plus, for reference, the
 //! original's way (one Python process calling get_score on every snapshot
 //! in turn). Run with `cargo bench --bench eval_speed`.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,6 +3,10 @@
 //! replies and the typed end when retries or the model fail; the prompt's
 //! window of the last three steps; summaries of long observations; resume
 //! after SIGKILL from the saved agent state.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod agent_support;
 mod common;

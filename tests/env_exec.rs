@@ -1,6 +1,10 @@
 //! Execute Script end to end: the per-command timeout kills the script and
 //! everything it started; a gigabyte of output leaves mlab's memory flat
 //! and the observation bounded.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 mod env_support;

@@ -1,6 +1,10 @@
 //! Snapshots end to end: every step leaves `traces/step_N_files/`, the end
 //! leaves `step_final_files/`, and an unchanged 200 MB file costs one copy
 //! of disk however many steps are taken.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 mod env_support;

@@ -1,6 +1,10 @@
 //! Issue 11, items 5 and 11: runs never share a workspace, and the command
 //! line says what happened (an exhausted actions list, a byte-order mark,
 //! actions that need a model, a closed pipe, colour only at a terminal).
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 mod env_support;

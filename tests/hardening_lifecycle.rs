@@ -3,6 +3,10 @@
 //! frozen between steps, a blocked action cannot hold the run past its time
 //! limit or past Ctrl-C, a full log disk closes the run as an
 //! infrastructure failure, and a torn last event line never blocks resume.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 mod env_support;

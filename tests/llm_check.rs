@@ -2,6 +2,10 @@
 //! reply, tokens and cost it prints, the errors and fixes it gives, keys
 //! from the environment and from the original's key files, the human model
 //! on stdin, and replaying a recorded run.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 

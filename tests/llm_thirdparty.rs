@@ -10,6 +10,10 @@
 //! seconds to start); `.ci/run` installs it and runs
 //! `cargo test -- --include-ignored`. When the proxy is not installed the
 //! test fails and says how to install it.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod agent_support;
 mod common;

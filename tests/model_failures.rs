@@ -8,6 +8,10 @@
 //! through two base URLs, the usage placeholder refused, `tool_choice`
 //! sent and dropped for a server that rejects it, llm-check's instruction
 //! test, and `--max-cost` with an unknown price.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod agent_support;
 mod common;

@@ -1,5 +1,9 @@
 //! `mlab run` as a command: run.json, replaying a trace, and the errors
 //! that stop a run before anything is created or overwritten.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 mod env_support;

@@ -1,6 +1,10 @@
 //! Crash safety end to end: a run killed with SIGKILL is resumed and its
 //! trace extended; a run stopped with Ctrl-C (SIGINT) still takes its
 //! final snapshot and kills what it was running.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 mod env_support;

@@ -1,6 +1,10 @@
 //! Choosing the sandbox: `none` warns, and a missing or broken bwrap under
 //! `auto` or `bwrap` stops with the reason and the way out instead of
 //! running the command unconfined.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 

@@ -113,8 +113,12 @@ impl Process {
         let mut child = cmd.spawn().with_context(|| {
             format!("could not start the external agent `{command}` with sh -c")
         })?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stdin = child.stdin.take().expect("stdin is piped");
+        let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+            let _ = child.kill();
+            anyhow::bail!(
+                "the external agent `{command}` started without its stdin and stdout pipes"
+            );
+        };
         let (outbox, pending) = mpsc::channel::<String>();
         let broken = Arc::new(AtomicBool::new(false));
         let flag = broken.clone();

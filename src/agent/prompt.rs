@@ -10,23 +10,9 @@
 use anyhow::{bail, Result};
 
 use crate::env::catalog::{
-    ActionInfo, APPEND_FILE, APPEND_SUMMARY, COPY_FILE, EDIT_SCRIPT, EDIT_SCRIPT_SEGMENT,
-    EXECUTE_SCRIPT, FINAL_ANSWER, INSPECT_SCRIPT_LINES, LIST_FILES, PYTHON_REPL, READ_FILE,
-    REFLECTION, RETRIEVAL, UNDERSTAND_FILE, UNDO_EDIT_SCRIPT, WRITE_FILE,
+    ActionInfo, APPEND_FILE, APPEND_SUMMARY, EDIT_SCRIPT_SEGMENT, PYTHON_REPL, READ_FILE,
+    REFLECTION, RETRIEVAL, WRITE_FILE,
 };
-
-/// The research agent's default prompt actions, in the original's order.
-#[allow(dead_code)] // documents the default; tests check the computed list
-pub const DEFAULT_PROMPT_ACTIONS: [&str; 8] = [
-    LIST_FILES,
-    COPY_FILE,
-    UNDO_EDIT_SCRIPT,
-    EXECUTE_SCRIPT,
-    FINAL_ANSWER,
-    UNDERSTAND_FILE,
-    INSPECT_SCRIPT_LINES,
-    EDIT_SCRIPT,
-];
 
 /// Actions never listed unless asked for with --actions-add-to-prompt.
 const ALWAYS_HIDDEN: [&str; 7] = [
@@ -205,7 +191,22 @@ pub const INPUT_ERROR_PREFIX: &str = "ActionInputParsingError";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::catalog::{enabled, lookup};
+    use crate::env::catalog::{
+        enabled, lookup, COPY_FILE, EDIT_SCRIPT, EXECUTE_SCRIPT, FINAL_ANSWER,
+        INSPECT_SCRIPT_LINES, LIST_FILES, UNDERSTAND_FILE, UNDO_EDIT_SCRIPT,
+    };
+
+    /// The research agent's default prompt actions, in the original's order.
+    const DEFAULT_PROMPT_ACTIONS: [&str; 8] = [
+        LIST_FILES,
+        COPY_FILE,
+        UNDO_EDIT_SCRIPT,
+        EXECUTE_SCRIPT,
+        FINAL_ANSWER,
+        UNDERSTAND_FILE,
+        INSPECT_SCRIPT_LINES,
+        EDIT_SCRIPT,
+    ];
 
     #[test]
     fn default_prompt_lists_the_original_eight_actions_in_order() {

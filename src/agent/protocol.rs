@@ -122,6 +122,10 @@ pub enum FromAgent {
 
 impl ToAgent {
     /// The message as one line (no newline inside; JSON escapes them).
+    #[expect(
+        clippy::expect_used,
+        reason = "the messages hold only strings, numbers and JSON values, which always serialise"
+    )]
     pub fn line(&self) -> String {
         let mut s = serde_json::to_string(self).expect("protocol messages always serialise");
         s.push('\n');

@@ -294,7 +294,6 @@ pub static ACTIONS: [ActionInfo; 17] = [
 ];
 
 /// The action called `name`, if there is one.
-#[allow(dead_code)] // for the agents (prompt and tool rendering)
 pub fn lookup(name: &str) -> Option<&'static ActionInfo> {
     ACTIONS.iter().find(|a| a.name == name)
 }
@@ -310,7 +309,6 @@ pub fn enabled(interactive: bool) -> Vec<&'static ActionInfo> {
 
 impl ActionInfo {
     /// A JSON schema of the arguments, for native tool calling.
-    #[allow(dead_code)] // for the tool-calling agent
     pub fn json_schema(&self) -> serde_json::Value {
         let mut props = serde_json::Map::new();
         for arg in self.usage {

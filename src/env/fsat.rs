@@ -301,7 +301,7 @@ impl Tree {
             out.push(Entry {
                 name: name.to_vec(),
                 kind: st.as_ref().map(file_type),
-                mode: st.map_or(0, |s| s.st_mode as u32 & 0o7777),
+                mode: st.map_or(0, |s| s.st_mode & 0o7777),
             });
         }
         Ok(out)
@@ -320,7 +320,7 @@ impl Tree {
                     "it is a folder",
                 ))
             }
-            Ok(st) if file_type(&st) == FileType::RegularFile => Some(st.st_mode as u32 & 0o7777),
+            Ok(st) if file_type(&st) == FileType::RegularFile => Some(st.st_mode & 0o7777),
             _ => None,
         };
         static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -323,19 +323,8 @@ impl Environment {
         })
     }
 
-    #[allow(dead_code)] // part of the agents' view of the environment
     pub fn trace(&self) -> &Trace {
         &self.trace
-    }
-
-    #[allow(dead_code)] // part of the agents' view of the environment
-    pub fn workspace(&self) -> &Workspace {
-        &self.ws
-    }
-
-    #[allow(dead_code)] // part of the agents' view of the environment
-    pub fn env_log(&self) -> &Path {
-        &self.env_log
     }
 
     /// The actions this run offers (Request Help only when interactive).
@@ -351,7 +340,6 @@ impl Environment {
         self.models.as_ref()
     }
 
-    #[allow(dead_code)] // part of the agents' view of the environment
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
@@ -491,15 +479,15 @@ impl Environment {
             return (invalid_input(info), None);
         };
         let remaining = self.max_time.saturating_sub(self.started.elapsed());
-        let timeout = Some(match self.exec_timeout {
+        let timeout = match self.exec_timeout {
             Some(t) => t.min(remaining),
             None => remaining,
-        });
+        };
         // Actions backed by a model wait on it under the run's time; the
         // others under the step's limit (what a command may run).
         let limit = match info.family {
             Family::Understand | Family::Edit | Family::ResearchLog => remaining,
-            _ => timeout.unwrap_or(remaining),
+            _ => timeout,
         };
         let job = ActionJob {
             info,
@@ -513,7 +501,7 @@ impl Environment {
             models: self.models.clone(),
             research_problem: self.research_problem.clone(),
             exec: self.exec.clone(),
-            timeout,
+            timeout: Some(timeout),
             repl: self.repl.clone(),
             interactive: self.interactive,
         };
@@ -661,7 +649,7 @@ impl Environment {
             }
             let text = serde_json::to_string_pretty(&reports).unwrap_or_default();
             let path = self.env_log.join("tamper.json");
-            if let Err(e) = reserve.with_room(|| Ok(trace::write_atomic(&path, text.as_bytes())?)) {
+            if let Err(e) = reserve.with_room(|| trace::write_atomic(&path, text.as_bytes())) {
                 problems.push(format!("could not write tamper.json: {e:#}"));
             }
         }
@@ -680,7 +668,7 @@ impl Environment {
         let secs = self.started.elapsed().as_secs_f64();
         let path = self.env_log.join("overall_time.txt");
         if let Err(e) =
-            reserve.with_room(|| Ok(trace::write_atomic(&path, secs.to_string().as_bytes())?))
+            reserve.with_room(|| trace::write_atomic(&path, secs.to_string().as_bytes()))
         {
             problems.push(format!("could not write overall_time.txt: {e:#}"));
         }
@@ -690,7 +678,7 @@ impl Environment {
         if !error_text.is_empty() {
             let path = self.env_log.join("error.txt");
             let text = format!("{}\n", error_text.join("\n"));
-            if let Err(e) = reserve.with_room(|| Ok(trace::write_atomic(&path, text.as_bytes())?)) {
+            if let Err(e) = reserve.with_room(|| trace::write_atomic(&path, text.as_bytes())) {
                 problems.push(format!("could not write error.txt: {e:#}"));
             }
         }

@@ -236,7 +236,7 @@ impl Store {
         let mut stats = Stats::default();
         for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
             let entry = entry?;
-            let rel = entry.path().strip_prefix(dir).expect("under dir");
+            let rel = entry.path().strip_prefix(dir)?;
             let to = dest.join(rel);
             let ft = entry.file_type();
             if ft.is_dir() {
@@ -285,7 +285,13 @@ impl Store {
                     continue;
                 }
             };
-            let rel_path = entry.path().strip_prefix(root).expect("under root");
+            let Ok(rel_path) = entry.path().strip_prefix(root) else {
+                stats.skip(
+                    entry.path().to_string_lossy(),
+                    "is not inside the workspace",
+                );
+                continue;
+            };
             let rel = rel_path.to_string_lossy().into_owned();
             let ft = entry.file_type();
             if ft.is_dir() {
@@ -450,8 +456,9 @@ impl Store {
             let _ = std::fs::remove_file(tmp);
             return Ok((hash, 0));
         }
-        let parent = final_path.parent().expect("has parent");
-        std::fs::create_dir_all(parent).map_err(|e| store_err("creating the folder for", e))?;
+        if let Some(parent) = final_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| store_err("creating the folder for", e))?;
+        }
         std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o444))
             .map_err(|e| store_err("protecting", e))?;
         std::fs::rename(tmp, &final_path).map_err(|e| store_err("storing", e))?;

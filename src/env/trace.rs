@@ -45,14 +45,14 @@ impl Trace {
             infos_text.push_str(if i == 0 { "\n" } else { ",\n" });
             infos_text.push_str(&format!(
                 "        {}: {}",
-                serde_json::to_string(info.name).expect("string"),
+                serde_json::Value::from(info.name),
                 body.trim_start()
             ));
         }
         infos_text.push_str("\n    }");
         let tail_json = format!(
             "    \"action_infos\": {infos_text},\n    \"task_description\": {}\n}}\n",
-            serde_json::to_string(&task_description).expect("string")
+            serde_json::Value::from(task_description)
         );
         Trace {
             steps: Vec::new(),
@@ -68,7 +68,6 @@ impl Trace {
     }
 
     /// Primitive calls, including those made inside high-level actions.
-    #[allow(dead_code)] // read by tests now, by agents and eval later
     pub fn low_level_steps(&self) -> &[Step] {
         &self.low_level_steps
     }
@@ -134,8 +133,13 @@ fn pretty<T: Serialize + ?Sized>(value: &T, depth: usize) -> String {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    #[expect(
+        clippy::expect_used,
+        reason = "steps and action infos hold only strings, numbers and string-keyed maps, which always serialise"
+    )]
     value.serialize(&mut ser).expect("serialises");
-    let text = String::from_utf8(buf).expect("utf-8");
+    // serde_json writes UTF-8, so nothing is replaced.
+    let text = String::from_utf8_lossy(&buf).into_owned();
     let pad = " ".repeat(4 * depth);
     let mut out = String::with_capacity(text.len() + 16);
     for (i, line) in text.split('\n').enumerate() {

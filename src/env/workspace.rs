@@ -116,7 +116,7 @@ impl Workspace {
             .min_depth(1);
         for entry in walk {
             let entry = entry?;
-            let rel_path = entry.path().strip_prefix(src).expect("under src");
+            let rel_path = entry.path().strip_prefix(src)?;
             let rel = rel_path.to_string_lossy().replace('\\', "/");
             let dest = self.root.join(rel_path);
             let ft = entry.file_type();

@@ -108,24 +108,27 @@ impl Cache {
     }
 
     fn append(&mut self, key: &str, task: &str, score: f64) -> Result<()> {
-        if self.file.is_none() {
-            let mut f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .read(true)
-                .open(&self.path)?;
-            // A line torn by an earlier crash must not swallow our first one.
-            let len = f.metadata()?.len();
-            if len > 0 {
-                let mut last = [0u8; 1];
-                f.seek(SeekFrom::Start(len - 1))?;
-                f.read_exact(&mut last)?;
-                if last[0] != b'\n' {
-                    f.write_all(b"\n")?;
+        let file = match &mut self.file {
+            Some(f) => f,
+            slot @ None => {
+                let mut f = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .read(true)
+                    .open(&self.path)?;
+                // A line torn by an earlier crash must not swallow our first one.
+                let len = f.metadata()?.len();
+                if len > 0 {
+                    let mut last = [0u8; 1];
+                    f.seek(SeekFrom::Start(len - 1))?;
+                    f.read_exact(&mut last)?;
+                    if last[0] != b'\n' {
+                        f.write_all(b"\n")?;
+                    }
                 }
+                slot.insert(f)
             }
-            self.file = Some(f);
-        }
+        };
         let mut text = serde_json::to_string(&Line {
             key: key.to_string(),
             score,
@@ -133,10 +136,7 @@ impl Cache {
         })?;
         text.push('\n');
         // One write per line: appends from parallel invocations stay whole.
-        self.file
-            .as_mut()
-            .expect("opened above")
-            .write_all(text.as_bytes())?;
+        file.write_all(text.as_bytes())?;
         Ok(())
     }
 }

@@ -171,9 +171,17 @@ impl Worker {
                 source: e,
             }
         })?;
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = child.stdout.take().expect("piped");
-        let stderr_pipe = child.stderr.take().expect("piped");
+        let (Some(stdin), Some(stdout), Some(stderr_pipe)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            sandbox::kill_group(child.id() as i32);
+            let _ = child.wait();
+            return Err(StartError::Spawn {
+                eval_py: grader.eval_py.clone(),
+                sandbox: sandbox.name().to_string(),
+                source: anyhow::anyhow!("the process started without its pipes"),
+            });
+        };
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -348,7 +356,7 @@ fn last_line(text: &str) -> String {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("(no detail)")
-        .trim_start_matches(|c: char| c == '(' || c == ';')
+        .trim_start_matches(['(', ';'])
         .to_string()
 }
 
@@ -586,7 +594,9 @@ fn score_one(
             }
         }
     }
-    let (_, worker) = current.as_mut().expect("started above");
+    let Some((_, worker)) = current.as_mut() else {
+        return Scored::Failed(format!("the grader for task {} did not start", job.task));
+    };
     let t0 = Instant::now();
     let (scored, reusable) = worker.score(&job.folder, opts.timeout);
     shared.snapshot_scored(t0.elapsed());

@@ -54,15 +54,16 @@ pub struct ByThreshold {
 }
 
 impl ByThreshold {
-    fn build(mut f: impl FnMut(u32) -> Estimate) -> ByThreshold {
+    /// None when `f` has no estimate for some threshold.
+    fn build(mut f: impl FnMut(u32) -> Option<Estimate>) -> Option<ByThreshold> {
         let [a, b, c, d, e] = THRESHOLDS;
-        ByThreshold {
-            t5: f(a),
-            t10: f(b),
-            t15: f(c),
-            t20: f(d),
-            t30: f(e),
-        }
+        Some(ByThreshold {
+            t5: f(a)?,
+            t10: f(b)?,
+            t15: f(c)?,
+            t20: f(d)?,
+            t30: f(e)?,
+        })
     }
 }
 
@@ -214,13 +215,14 @@ fn group(
         );
     }
     let rates = |pick: fn(&RunStats) -> Option<f64>| {
-        usable.map(|b| {
+        // Some only when runs were evaluated, so every rate has hits.
+        usable.and_then(|b| {
             ByThreshold::build(|t| {
                 let hits: Vec<bool> = evaluated
                     .iter()
                     .map(|r| stats::succeeds(pick(r), b, direction, t))
                     .collect();
-                stats::rate(&hits, seed ^ u64::from(t)).expect("evaluated is not empty")
+                stats::rate(&hits, seed ^ u64::from(t))
             })
         })
     };

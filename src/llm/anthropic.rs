@@ -76,6 +76,10 @@ impl Anthropic {
     /// The body, with `tool_choice` (`{"type":"any"}` for required) only
     /// when `choice` and the request offers tools and the server has not
     /// rejected the field.
+    #[expect(
+        clippy::expect_used,
+        reason = "the body holds only strings, numbers and JSON values, which always serialise"
+    )]
     fn body_with(&self, req: &Request, choice: bool) -> Vec<u8> {
         let tool_choice = req
             .tool_choice

@@ -12,7 +12,6 @@ use std::sync::{Mutex, OnceLock};
 
 /// Variables that hold secrets of the LLM providers; never pass them to a
 /// process the agent causes to run.
-#[allow(dead_code)] // used by the sandbox
 pub fn secret_env_vars() -> &'static [&'static str] {
     &[
         "OPENAI_API_KEY",

@@ -43,7 +43,6 @@ mod transport;
 
 use cost::PriceTable;
 // For the sandbox, which strips these from every child's environment.
-#[allow(unused_imports)]
 pub use config::Config;
 pub use keys::secret_env_vars;
 pub use metered::Totals;
@@ -64,8 +63,6 @@ pub struct Message {
     pub content: String,
 }
 
-// Constructors for the agents; not every one is used by every build.
-#[allow(dead_code)]
 impl Message {
     pub fn user(text: impl Into<String>) -> Message {
         Message {
@@ -74,16 +71,10 @@ impl Message {
         }
     }
 
+    #[cfg(test)] // the agents send their instructions as a user message
     pub fn system(text: impl Into<String>) -> Message {
         Message {
             role: Role::System,
-            content: text.into(),
-        }
-    }
-
-    pub fn assistant(text: impl Into<String>) -> Message {
-        Message {
-            role: Role::Assistant,
             content: text.into(),
         }
     }
@@ -170,7 +161,6 @@ pub struct Usage {
 
 /// What came back.
 #[derive(Debug, Clone, Default)]
-#[allow(dead_code)] // tool_calls is read by the tools agent
 pub struct Completion {
     pub text: String,
     pub tool_calls: Vec<ToolCall>,
@@ -333,7 +323,6 @@ pub trait Model: Send + Sync {
 
 /// The three roles of the original.
 #[derive(Clone)]
-#[allow(dead_code)] // the max-token fields are read by the agents
 pub struct Models {
     /// The agent's own replies.
     pub main: Arc<dyn Model>,

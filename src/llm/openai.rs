@@ -99,6 +99,10 @@ impl OpenAi {
 
     /// The body, with `tool_choice` only when `choice` and the request
     /// offers tools and the server has not rejected the field.
+    #[expect(
+        clippy::expect_used,
+        reason = "the body holds only strings, numbers and JSON values, which always serialise"
+    )]
     fn body_with(&self, req: &Request, choice: bool) -> Vec<u8> {
         let tool_choice = req
             .tool_choice

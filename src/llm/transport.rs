@@ -146,28 +146,42 @@ pub enum Fault {
     EmptyOnce(LlmError),
 }
 
-pub fn runtime() -> &'static tokio::runtime::Runtime {
+pub fn runtime() -> Result<&'static tokio::runtime::Runtime, LlmError> {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("mlab-llm")
-            .enable_all()
-            .build()
-            .expect("the LLM layer could not start its tokio runtime")
-    })
+    if let Some(rt) = RT.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("mlab-llm")
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            LlmError::Other(format!(
+                "the LLM layer could not start its tokio runtime ({e}); \
+                 check the limits on threads and memory (ulimit -u, ulimit -v)"
+            ))
+        })?;
+    // Two first callers may both build one; the loser's is dropped unused.
+    Ok(RT.get_or_init(|| rt))
 }
 
-fn client() -> &'static reqwest::Client {
+fn client() -> Result<&'static reqwest::Client, LlmError> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .user_agent(concat!("mlab/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .build()
-            .expect("the LLM layer could not build its HTTP client")
-    })
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let c = reqwest::Client::builder()
+        .user_agent(concat!("mlab/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| {
+            LlmError::Other(format!(
+                "the LLM layer could not build its HTTP client: {e}"
+            ))
+        })?;
+    Ok(CLIENT.get_or_init(|| c))
 }
 
 /// POSTs `body` to `url` until `interpret` accepts a reply, retries run out
@@ -181,7 +195,11 @@ pub fn post_json<T>(
     body: Vec<u8>,
     interpret: impl Fn(&HttpReply) -> Result<T, Fault>,
 ) -> (Result<T, LlmError>, Vec<RetryNote>) {
-    runtime().block_on(async {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return (Err(e), Vec::new()),
+    };
+    rt.block_on(async {
         let start = Instant::now();
         let mut notes: Vec<RetryNote> = Vec::new();
         let mut attempt: u32 = 0;
@@ -263,8 +281,9 @@ async fn one_attempt(
     body: &[u8],
     limit: Duration,
 ) -> Result<HttpReply, Fault> {
+    let client = client().map_err(Fault::Fail)?;
     let send = async {
-        let resp = client()
+        let resp = client
             .post(url)
             .headers(headers.clone())
             .body(body.to_vec())

@@ -174,7 +174,7 @@ fn repeat(
     let mut sorted = ms.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
-    println!(
+    crate::ui::outln!(
         "{}",
         serde_json::json!({"sandbox": sandbox.name(), "runs": ms.len(), "median_ms": median, "ms": ms})
     );
@@ -190,7 +190,13 @@ fn run_with_stdin(
 ) -> Result<ExitCode> {
     let mut child = super::spawn(sandbox, &args.command, policy, Stdio::piped())?;
     let pgid = child.id() as i32;
-    let mut to_child = child.stdin.take().expect("piped");
+    let (Some(mut to_child), Some(mut out), Some(mut err)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        super::kill_group(pgid);
+        let _ = child.wait();
+        bail!("the command started without its pipes");
+    };
     std::thread::spawn(move || {
         let mut line = String::new();
         let stdin = std::io::stdin();
@@ -211,8 +217,6 @@ fn run_with_stdin(
         }
         // Dropping closes the child's stdin: end of input.
     });
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
     let e = std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::stderr()));
     let copy = std::io::copy(&mut out, &mut std::io::stdout().lock());
     let _ = e.join();

@@ -33,11 +33,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 pub use bwrap::Bwrap;
-// parse_size and DEFAULT_MAX_PROCS are for the modules that build runs.
-#[allow(unused_imports)]
 pub use limits::{describe_support, parse_size};
 pub use none::NoSandbox;
-#[allow(unused_imports)]
 pub use policy::{agent_policy, grader_policy, AgentSetup, DEFAULT_MAX_PROCS};
 pub use select::{probe, select, Kind};
 
@@ -169,17 +166,14 @@ pub fn run(
     };
     // Output chunks, and None once the main process has exited.
     let (tx, rx) = mpsc::sync_channel::<Option<(Stream, Vec<u8>)>>(64);
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        kill_everything();
+        let _ = child.wait();
+        anyhow::bail!("the sandboxed command started without its output pipes");
+    };
     let readers = [
-        pump(
-            child.stdout.take().expect("piped"),
-            Stream::Stdout,
-            tx.clone(),
-        ),
-        pump(
-            child.stderr.take().expect("piped"),
-            Stream::Stderr,
-            tx.clone(),
-        ),
+        pump(stdout, Stream::Stdout, tx.clone()),
+        pump(stderr, Stream::Stderr, tx.clone()),
         watch_exit(pgid, tx),
     ];
     let mut breach = None;
@@ -399,18 +393,22 @@ fn start_command(
 fn spawn_from_keeper(cmd: Command) -> std::io::Result<Child> {
     type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
     static KEEPER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
-    let keeper = KEEPER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("mlab-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })
-            .expect("could not start the spawner thread");
-        tx
-    });
+    let keeper = match KEEPER.get() {
+        Some(keeper) => keeper,
+        None => {
+            let (tx, rx) = mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("mlab-spawner".into())
+                .spawn(move || {
+                    for (mut cmd, reply) in rx {
+                        let _ = reply.send(cmd.spawn());
+                    }
+                })?;
+            // Two first callers may both start one; the loser's sender is
+            // dropped, which ends its thread.
+            KEEPER.get_or_init(|| tx)
+        }
+    };
     let (tx, rx) = mpsc::channel();
     keeper
         .send((cmd, tx))

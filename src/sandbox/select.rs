@@ -87,10 +87,9 @@ pub fn probe_path(path_var: Option<OsString>) -> std::result::Result<Bwrap, Stri
     };
     // The full set of flags the sandbox uses; without a user namespace as a
     // second try, for a setuid bwrap on kernels that forbid unprivileged ones.
-    let full = try_bwrap(&path, true);
-    if full.is_ok() {
+    let Err(full) = try_bwrap(&path, true) else {
         return Ok(Bwrap { path, userns: true });
-    }
+    };
     if try_bwrap(&path, false).is_ok() {
         return Ok(Bwrap {
             path,
@@ -98,9 +97,8 @@ pub fn probe_path(path_var: Option<OsString>) -> std::result::Result<Bwrap, Stri
         });
     }
     Err(format!(
-        "{} cannot make a sandbox here: {}",
+        "{} cannot make a sandbox here: {full}",
         path.display(),
-        full.unwrap_err()
     ))
 }
 

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{bail, Context, Result};
 
@@ -206,16 +206,13 @@ fn prepare_one(task: &Task, py: &python::Python, args: &PrepareConfig) -> Result
         let _ = stdin.write_all(b"y\n");
     }
     let transcript = Arc::new(Mutex::new(Transcript::default()));
-    let out = echo_lines(
-        child.stdout.take().expect("piped"),
-        false,
-        transcript.clone(),
-    );
-    let err = echo_lines(
-        child.stderr.take().expect("piped"),
-        true,
-        transcript.clone(),
-    );
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("prepare.py started without its output pipes");
+    };
+    let out = echo_lines(stdout, false, transcript.clone());
+    let err = echo_lines(stderr, true, transcript.clone());
     let status = child.wait().context("waiting for prepare.py")?;
     let _ = out.join();
     let _ = err.join();
@@ -224,7 +221,8 @@ fn prepare_one(task: &Task, py: &python::Python, args: &PrepareConfig) -> Result
             .with_context(|| format!("could not write {}", marker.display()))?;
         return Ok(());
     }
-    let t = transcript.lock().expect("transcript lock");
+    // A poisoned lock still holds every line pushed before the panic.
+    let t = transcript.lock().unwrap_or_else(PoisonError::into_inner);
     let all: String = t.tail.iter().map(|l| format!("{l}\n")).collect();
     let step = t
         .step
@@ -273,7 +271,10 @@ fn echo_lines<R: std::io::Read + Send + 'static>(
             } else {
                 crate::ui::outln!("{text}");
             }
-            transcript.lock().expect("transcript lock").push(&text);
+            transcript
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(&text);
         }
     })
 }

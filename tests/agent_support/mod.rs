@@ -1,6 +1,7 @@
 //! Helpers for the agent tests: a toy task in a temp folder (no data to
 //! prepare), prepared copies of the offline tasks, scripted replies in the
 //! research format, and readers for what a run leaves behind.
+// Each test crate that includes this module uses only some of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
 //! Helpers shared by the end-to-end tests.
+// Each test crate that includes this module uses only some of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! Helpers for the environment and `mlab run` end-to-end tests: a toy task
 //! in a temp folder and ways to run `mlab run --agent actions` on it.
+// Each test crate that includes this module uses only some of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -354,7 +354,7 @@ pub fn copy_file(ctx: &mut Ctx, source: &str, destination: &str) -> Result<Strin
     let args = json!({"source": source, "destination": destination});
     // A copy of a read-only file is the agent's own, writable file.
     let mode = rustix::fs::fstat(&input)
-        .map(|st| (st.st_mode as u32 & 0o7777) | 0o200)
+        .map(|st| (st.st_mode & 0o7777) | 0o200)
         .ok();
     // Streamed into a new file renamed over the destination: never held
     // in memory, never written through a hard link.

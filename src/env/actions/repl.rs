@@ -272,9 +272,15 @@ impl Repl {
             .map_err(|e| {
             ActionError::env(format!("could not start the Python session: {e:#}"))
         })?;
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            sandbox::kill_group(child.id() as i32);
+            let _ = child.wait();
+            return Err(ActionError::env(
+                "the Python session started without its pipes; call Python REPL again",
+            ));
+        };
         // What the session writes to fd 2 outside the driver's capture goes
         // to the run's log.
         let log = ctx.exec.run_log.clone();
@@ -352,12 +358,16 @@ pub fn python_repl(args: &Map<String, Value>, ctx: &mut Ctx) -> Result<String, A
 }
 
 fn run_in_session(command: &str, ctx: &mut Ctx) -> Result<String, ActionError> {
-    match ctx.repl.as_mut() {
-        Some(repl) => repl.thaw(),
-        None => *ctx.repl = Some(Repl::start(ctx)?),
-    }
-    let repl = ctx.repl.as_mut().expect("started");
-    let mut request = serde_json::to_vec(&serde_json::json!({ "code": command })).expect("json");
+    let repl = match ctx.repl.as_mut() {
+        Some(repl) => {
+            repl.thaw();
+            repl
+        }
+        None => ctx.repl.insert(Repl::start(ctx)?),
+    };
+    let mut request = serde_json::json!({ "code": command })
+        .to_string()
+        .into_bytes();
     request.push(b'\n');
     if repl
         .stdin

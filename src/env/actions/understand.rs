@@ -51,9 +51,11 @@ pub fn blocks(text: &str, limit: usize) -> Vec<Block> {
             }
             continue;
         }
-        if cur.is_some() && cur_len + chars.len() >= limit {
-            out.push(cur.take().expect("some"));
-            cur_len = 0;
+        if cur_len + chars.len() >= limit {
+            if let Some(b) = cur.take() {
+                out.push(b);
+                cur_len = 0;
+            }
         }
         let b = cur.get_or_insert_with(|| Block {
             text: String::new(),
@@ -93,8 +95,8 @@ pub fn understand_file(args: &Map<String, Value>, ctx: &mut Ctx) -> Result<Strin
         let log = suffixed(&ctx.tool_log, idx);
         answers.push(complete(ctx, UNDERSTAND_FILE, Role::Fast, prompt, log)?);
     }
-    if answers.len() == 1 {
-        return Ok(answers.pop().expect("one"));
+    if let [answer] = answers.as_mut_slice() {
+        return Ok(std::mem::take(answer));
     }
     let mut joined = String::new();
     for (idx, a) in answers.iter().enumerate() {
