@@ -1,5 +1,9 @@
 //! The engine through the library: `mlab::run::run` called in-process, from
 //! several threads at once, with no command line involved.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
 mod env_support;

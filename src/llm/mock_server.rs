@@ -7,6 +7,9 @@
 //! through the library (`mlab::llm::mock_server`); mlab itself never starts
 //! one.
 
+// Test support: a failure here should stop the test that uses it, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
