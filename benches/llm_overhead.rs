@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use mlab::llm::mock_server::{MockServer, Reply};
+use mlab::testing::mock_server::{MockServer, Reply};
 use mlab::llm::{Config, Message, Models, Request};
 
 /// The LLM configuration of `mlab run --llm SPEC`.

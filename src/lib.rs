@@ -36,4 +36,6 @@ pub mod python;
 pub mod run;
 pub mod sandbox;
 pub mod task;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod ui;

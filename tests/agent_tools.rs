@@ -11,7 +11,7 @@ mod agent_support;
 mod common;
 
 use agent_support::{read_json, text, trace_actions, Bench};
-use mlab::llm::mock_server::{MockServer, Reply};
+use mlab::testing::mock_server::{MockServer, Reply};
 use serde_json::{json, Value};
 
 fn tool_call(name: &str, arguments: &str) -> Reply {

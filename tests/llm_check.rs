@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{mlab, output, text};
-use mlab::llm::mock_server::{MockServer, Reply};
+use mlab::testing::mock_server::{MockServer, Reply};
 
 const KEY: &str = "sk-e2e-secret-8d2b6f0c44a1";
 

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Output;
 
 use agent_support::{calls, read_json, research_reply, text, trace_actions, write, Bench};
-use mlab::llm::mock_server::{MockServer, Reply};
+use mlab::testing::mock_server::{MockServer, Reply};
 use serde_json::{json, Value};
 
 fn list(marker: &str) -> Value {

@@ -28,10 +28,6 @@ mod cost;
 mod human;
 mod keys;
 mod metered;
-/// A scripted HTTP server for tests and benchmarks of the providers (not
-/// used by mlab itself).
-#[doc(hidden)]
-pub mod mock_server;
 mod openai;
 mod record;
 mod replay;

@@ -10,7 +10,7 @@ use super::anthropic::Anthropic;
 use super::cost::{Budget, PriceTable};
 use super::keys::ApiKey;
 use super::metered::{Account, Backend, Metered};
-use super::mock_server::{MockServer, Reply};
+use crate::testing::mock_server::{MockServer, Reply};
 use super::openai::OpenAi;
 use super::record::Recorder;
 use super::*;

@@ -4,7 +4,7 @@
 //! dropped connections). Standard library only, so tests add no crates.
 //!
 //! Used by the unit tests, `tests/llm_*.rs` and `benches/llm_overhead.rs`
-//! through the library (`mlab::llm::mock_server`); mlab itself never starts
+//! through the library (`mlab::testing::mock_server`); mlab itself never starts
 //! one.
 
 // Test support: a failure here should stop the test that uses it, loudly.
