@@ -19,8 +19,8 @@
 
 use std::time::{Duration, Instant};
 
-use mlab::testing::mock_server::{MockServer, Reply};
 use mlab::llm::{Config, Message, Models, Request};
+use mlab::testing::mock_server::{MockServer, Reply};
 
 /// The LLM configuration of `mlab run --llm SPEC`.
 fn config(spec: &str) -> Config {

@@ -10,7 +10,7 @@
 mod agent_support;
 mod common;
 
-use agent_support::{read_json, stack_ready, text, trace_actions, Bench};
+use agent_support::{read_json, text, trace_actions, Bench};
 
 const TASKS: [&str; 5] = [
     "ames-housing",
@@ -89,9 +89,7 @@ fn toml_baseline_script(bench: &Bench) -> Option<String> {
 
 #[test]
 fn baseline_runs_the_starter_and_submits_on_every_offline_task() {
-    if !stack_ready() {
-        return;
-    }
+    agent_support::need_stack();
     let handles: Vec<_> = TASKS
         .iter()
         .map(|t| std::thread::spawn(move || baseline_run(t)))

@@ -12,8 +12,8 @@ mod agent_support;
 mod common;
 
 use agent_support::{
-    calls, prompts, read_json, research_reply, stack_ready, text, trace_actions,
-    trace_observations, wait_for, Bench,
+    calls, prompts, read_json, research_reply, text, trace_actions, trace_observations, wait_for,
+    Bench,
 };
 use serde_json::{json, Value};
 
@@ -27,9 +27,7 @@ fn final_answer(marker: &str) -> Value {
 
 #[test]
 fn research_agent_edits_train_py_with_the_edit_model_and_improves_the_score() {
-    if !stack_ready() {
-        return;
-    }
+    agent_support::need_stack();
     let bench = Bench::offline("digits");
     let original = std::fs::read_to_string(bench.task_dir().join("env/train.py")).unwrap();
     let improved = original

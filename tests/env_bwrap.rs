@@ -10,24 +10,12 @@
 mod common;
 mod env_support;
 
-use std::process::Command;
-
 use env_support::{text, tree, Toy};
 use serde_json::json;
 
-fn bwrap_works() -> bool {
-    Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
-        .args(["--unshare-all", "--die-with-parent", "true"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn under_bwrap_read_only_files_are_mounted_and_answers_are_hidden() {
-    if !common::require("bubblewrap (user namespaces)", bwrap_works()) {
-        return;
-    }
+    common::need_bwrap();
     let toy = Toy::new();
     let bench = toy.path().join("bench").canonicalize().unwrap();
     env_support::write(&bench.join("toy/script/answer.csv"), "secret answers\n");

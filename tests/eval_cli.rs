@@ -16,10 +16,6 @@ use std::process::Output;
 use common::{mlab, output, text, write};
 use serde_json::{json, Value};
 
-fn have_python() -> bool {
-    common::require("python3", common::python_has(&["json"]))
-}
-
 /// The toy eval: the last token of submission.csv is the score, scaled by
 /// the answer file that sits beside eval.py (found only when the worker
 /// runs in the task's script folder). "boom" raises, "hang" sleeps.
@@ -210,9 +206,7 @@ fn f(v: &Value) -> f64 {
 
 #[test]
 fn every_snapshot_gets_its_exact_score_from_any_working_directory() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     let mut r = MlabRun::new("toy");
@@ -256,9 +250,7 @@ fn every_snapshot_gets_its_exact_score_from_any_working_directory() {
 
 #[test]
 fn output_keys_and_types_match_the_originals_schema() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     let mut r = MlabRun::new("toy");
@@ -355,9 +347,7 @@ fn output_keys_and_types_match_the_originals_schema() {
 
 #[test]
 fn original_mlagentbench_layout_is_read() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     // final_exp_logs/<exp>/<task>/<run>/ as the original's scripts lay out.
@@ -465,9 +455,7 @@ fn original_mlagentbench_layout_is_read() {
 
 #[test]
 fn run_without_final_snapshot_scores_minus_one_and_fails() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     let mut r = MlabRun::new("toy-low");
@@ -500,9 +488,7 @@ fn run_without_final_snapshot_scores_minus_one_and_fails() {
 
 #[test]
 fn a_raising_eval_gives_an_error_entry_and_the_rest_is_scored() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     let mut r = MlabRun::new("toy");
@@ -530,9 +516,7 @@ fn a_raising_eval_gives_an_error_entry_and_the_rest_is_scored() {
 
 #[test]
 fn a_hanging_eval_is_stopped_and_its_worker_restarted() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     for (name, value) in [("a", "hang"), ("b", "0.5"), ("c", "0.7")] {
@@ -560,9 +544,7 @@ fn a_hanging_eval_is_stopped_and_its_worker_restarted() {
 
 #[test]
 fn unchanged_snapshots_are_scored_once_across_runs_and_invocations() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     for name in ["r1", "r2", "r3"] {
@@ -636,9 +618,7 @@ fn unchanged_snapshots_are_scored_once_across_runs_and_invocations() {
 
 #[test]
 fn summary_success_rates_match_a_hand_computed_example() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     let base = |name: &str, v: &str| {
@@ -734,9 +714,7 @@ fn summary_success_rates_match_a_hand_computed_example() {
 
 #[test]
 fn an_eval_py_that_cannot_be_imported_fails_each_snapshot_with_the_reason() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     write(
         &bench.path().join("toy/script/eval.py"),
@@ -784,9 +762,7 @@ fn a_folder_without_runs_is_a_clear_error() {
 
 #[test]
 fn task_flag_selects_among_mlab_runs() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     MlabRun::new("toy").write(&logs.path().join("a"));
@@ -803,9 +779,7 @@ fn task_flag_selects_among_mlab_runs() {
 
 #[test]
 fn slow_snapshots_are_spread_over_several_workers() {
-    if !have_python() {
-        return;
-    }
+    common::need_python(&["json"]);
     let bench = benchmarks();
     let logs = tempfile::tempdir().unwrap();
     let values: Vec<String> = (0..8).map(|i| format!("slow:0.{i}")).collect();

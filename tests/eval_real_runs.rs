@@ -14,20 +14,9 @@ use std::path::{Path, PathBuf};
 use common::{mlab, output, text};
 use serde_json::Value;
 
-fn stack_available() -> bool {
-    common::require(
-        "the task Python stack (numpy, pandas, sklearn)",
-        common::python_has(&["numpy", "pandas", "sklearn"]),
-    ) && common::require(
-        "bubblewrap",
-        Path::new("/usr/bin/bwrap").exists() || which("bwrap"),
-    )
-}
-
-fn which(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
+fn need_stack_and_bwrap() {
+    common::need_python(common::STACK);
+    common::need_bwrap();
 }
 
 /// A benchmarks folder holding a fresh copy of `digits`, prepared.
@@ -118,9 +107,7 @@ fn entry<'a>(doc: &'a Value, logs: &Path, name: &str) -> &'a Value {
 
 #[test]
 fn real_runs_are_scored_exactly_and_judged_against_their_baseline_runs() {
-    if !stack_available() {
-        return;
-    }
+    need_stack_and_bwrap();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let bench = prepared_digits(root);
@@ -205,9 +192,7 @@ fn real_runs_are_scored_exactly_and_judged_against_their_baseline_runs() {
 
 #[test]
 fn graders_under_bwrap_cannot_write_the_snapshot_they_score() {
-    if !stack_available() {
-        return;
-    }
+    need_stack_and_bwrap();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let bench = prepared_digits(root);

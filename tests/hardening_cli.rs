@@ -338,9 +338,7 @@ fn assert_quiet(out: &Output, what: &str) {
 
 #[test]
 fn a_closed_stdout_ends_tasks_and_eval_quietly() {
-    if !common::require("python3", common::python_has(&["json"])) {
-        return;
-    }
+    common::need_python(&["json"]);
     let toy = Toy::new();
     write(
         &toy.path().join("bench/toy/script/eval.py"),

@@ -113,14 +113,7 @@ fn undo_edit_script_refuses_a_symlinked_backup() {
 /// code cannot read the answers there, but mlab itself could, for it.
 #[test]
 fn undo_edit_script_refuses_a_symlinked_backup_under_bwrap() {
-    let works = std::process::Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
-        .args(["--unshare-all", "--die-with-parent", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !env_support::common::require("bubblewrap (user namespaces)", works) {
-        return;
-    }
+    env_support::common::need_bwrap();
     symlinked_backups_are_not_restored(false, &["--sandbox", "bwrap"]);
 }
 

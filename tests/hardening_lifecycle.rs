@@ -35,14 +35,6 @@ fn step_events(log: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn bwrap_works() -> bool {
-    Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
-        .args(["--unshare-all", "--die-with-parent", "true"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 // ---- item 2: what the workspace holds can never fail a snapshot ----
 
 #[test]
@@ -236,9 +228,7 @@ fn repl_threads_do_not_run_between_steps() {
 
 #[test]
 fn repl_threads_do_not_run_between_steps_under_bwrap() {
-    if !common::require("bubblewrap (user namespaces)", bwrap_works()) {
-        return;
-    }
+    common::need_bwrap();
     repl_is_frozen_between_steps(&["--sandbox", "bwrap"]);
 }
 

@@ -18,17 +18,6 @@ use std::process::{Command, Output};
 use common::{mlab, output, read_json, real_python, text, write};
 use serde_json::{json, Value};
 
-fn bwrap_works() -> bool {
-    Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--unshare-all", "--", "/bin/true"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn have_bwrap() -> bool {
-    common::require("bubblewrap", bwrap_works())
-}
-
 fn all(o: &Output) -> String {
     format!("{}{}", text(&o.stdout), text(&o.stderr))
 }
@@ -184,9 +173,7 @@ fn must_be_invisible(root: &Path, cwd: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn agent_code_sees_only_the_allow_list_at_the_top_level() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let scratch = scratch_outside_tmp();
     let root = scratch.path().canonicalize().unwrap();
     toy_task(&root.join("bench/toy"));
@@ -247,9 +234,7 @@ fn agent_code_sees_only_the_allow_list_at_the_top_level() {
 
 #[test]
 fn a_grader_sees_only_the_allow_list_and_its_task() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let scratch = scratch_outside_tmp();
     let root = scratch.path().canonicalize().unwrap();
     toy_task(&root.join("bench/toy"));
@@ -327,9 +312,7 @@ fn venv_in(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_venv_under_tmp_runs_agent_scripts_in_the_sandbox() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let tmp = tempfile::Builder::new()
         .prefix("mlab-venv-")
         .tempdir_in("/tmp")
@@ -364,9 +347,7 @@ fn a_venv_under_tmp_runs_agent_scripts_in_the_sandbox() {
 
 #[test]
 fn a_venv_named_through_a_symlink_runs_in_the_sandbox() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let tmp = tempfile::tempdir().unwrap();
     let venv = venv_in(tmp.path());
     let link = tmp.path().join("link");
@@ -408,9 +389,7 @@ fn python_that_fails_inside(root: &Path) -> PathBuf {
 
 #[test]
 fn a_python_that_cannot_start_in_the_sandbox_stops_the_run_before_any_step() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let scratch = scratch_outside_tmp();
     let root = scratch.path().canonicalize().unwrap();
     toy_task(&root.join("bench/toy"));
@@ -508,9 +487,7 @@ fn installed_home(root: &Path) -> PathBuf {
 
 #[test]
 fn eval_outside_the_checkout_scores_tasks_found_through_the_install_link() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();
     let home = installed_home(&root);
@@ -537,9 +514,7 @@ fn eval_outside_the_checkout_scores_tasks_found_through_the_install_link() {
 
 #[test]
 fn eval_refuses_a_python_that_cannot_start_in_the_grader_sandbox() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let scratch = scratch_outside_tmp();
     let root = scratch.path().canonicalize().unwrap();
     let home = installed_home(&root);
@@ -561,9 +536,7 @@ fn eval_refuses_a_python_that_cannot_start_in_the_grader_sandbox() {
 
 #[test]
 fn grader_import_failure_warning_prints_the_error_not_an_empty_detail() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();
     let home = installed_home(&root);

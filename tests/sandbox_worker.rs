@@ -9,17 +9,9 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::{mlab, output, text};
-
-fn have_bwrap() -> bool {
-    let works = Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--unshare-all", "--", "/bin/true"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    common::require("bubblewrap", works)
-}
 
 const WORKER: &str = "import sys\n\
 for line in sys.stdin:\n\
@@ -28,9 +20,7 @@ print('bye')\n";
 
 #[test]
 fn a_persistent_worker_answers_each_request_over_stdin() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let ws = tempfile::tempdir().unwrap();
     let mut child = mlab()
         .args([
@@ -68,9 +58,7 @@ fn a_persistent_worker_answers_each_request_over_stdin() {
 
 #[test]
 fn a_grader_reads_the_answers_and_snapshot_but_cannot_change_them() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let d = tempfile::tempdir().unwrap();
     let root = d.path().canonicalize().unwrap();
     let snapshot = root.join("logs/env_log/traces/step_final_files");

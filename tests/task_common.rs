@@ -9,23 +9,11 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{mlab, output, text};
-
-fn have_bwrap() -> bool {
-    let works = Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--unshare-all", "--", "/bin/true"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    common::require("bubblewrap", works)
-}
 
 #[test]
 fn graders_import_the_shared_helpers_read_only_from_a_checkout_in_the_hidden_home() {
-    if !have_bwrap() {
-        return;
-    }
+    common::need_bwrap();
     let d = tempfile::tempdir().unwrap();
     let root = d.path().canonicalize().unwrap();
     // A checkout in the home folder, which the sandbox hides.

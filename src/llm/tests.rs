@@ -10,10 +10,10 @@ use super::anthropic::Anthropic;
 use super::cost::{Budget, PriceTable};
 use super::keys::ApiKey;
 use super::metered::{Account, Backend, Metered};
-use crate::testing::mock_server::{MockServer, Reply};
 use super::openai::OpenAi;
 use super::record::Recorder;
 use super::*;
+use crate::testing::mock_server::{MockServer, Reply};
 
 const OPENAI_KEY: &str = "sk-test-openai-4f9c2e7a1b";
 const ANTHROPIC_KEY: &str = "sk-ant-test-77d1e0c3aa";

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -231,9 +230,7 @@ pub fn trace_observations(log: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Whether the task Python has the offline tasks' stack (asked once).
-pub fn stack_ready() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    let ready = *READY.get_or_init(|| common::python_has(&["numpy", "pandas", "sklearn"]));
-    common::require("the task Python stack (numpy, pandas, scikit-learn)", ready)
+/// Fails the test unless the task Python has the offline tasks' stack.
+pub fn need_stack() {
+    common::need_python(common::STACK);
 }

@@ -23,24 +23,60 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// True when CI asked for every system test (`MLAB_SYSTEM_TESTS=1`).
-pub fn system_tests_required() -> bool {
-    std::env::var("MLAB_SYSTEM_TESTS").is_ok_and(|v| v == "1")
+/// Fails the test, naming what to install, when a part of the machine it
+/// needs is missing. Tests never skip: plain `cargo test` expects what
+/// `./install.sh` sets up (bubblewrap, the task venv), and parts it cannot
+/// set up are behind `#[ignore = "needs ..."]`, which `.ci/run` runs with
+/// `--include-ignored`.
+pub fn need(what: &str, available: bool) {
+    assert!(
+        available,
+        "this test needs {what}, which this machine lacks; ./install.sh sets it up \
+         (it installs bubblewrap when run as root; otherwise install the bubblewrap \
+         package) and `mlab doctor` says what is still missing"
+    );
 }
 
-/// Decides whether a test that needs a system part may run. When the part
-/// is missing: fails under `MLAB_SYSTEM_TESTS=1`, otherwise prints why the
-/// test is skipped and returns false.
-pub fn require(what: &str, available: bool) -> bool {
-    if available {
-        return true;
-    }
-    if system_tests_required() {
-        panic!("{what} is required by MLAB_SYSTEM_TESTS=1 but missing; .ci/run must install it");
-    }
-    eprintln!("SKIPPED: {what} is not available on this machine (set up with ./install.sh)");
-    false
+/// Fails the test unless bubblewrap can make its namespaces here (asked once).
+pub fn need_bwrap() {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    let works = *WORKS.get_or_init(|| {
+        Command::new("bwrap")
+            .args(["--ro-bind", "/", "/", "--unshare-all", "--", "/bin/true"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    need("bubblewrap (with user namespaces)", works);
 }
+
+/// Fails the test unless the task Python imports every module named (each
+/// list asked once per test binary: importing scikit-learn takes seconds).
+pub fn need_python(modules: &[&str]) {
+    static KNOWN: std::sync::Mutex<Vec<(String, bool)>> = std::sync::Mutex::new(Vec::new());
+    let key = modules.join(",");
+    let known = KNOWN
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v);
+    let ok = known.unwrap_or_else(|| {
+        let ok = python_has(modules);
+        KNOWN.lock().unwrap().push((key, ok));
+        ok
+    });
+    need(
+        &format!(
+            "the task Python ({}) with {}",
+            python().display(),
+            modules.join(", ")
+        ),
+        ok,
+    );
+}
+
+/// The offline tasks' Python stack.
+pub const STACK: &[&str] = &["numpy", "pandas", "sklearn"];
 
 /// The Python that task scripts use in tests: $MLAB_PYTHON, then the venv of
 /// install.sh, then python3.
