@@ -9,7 +9,6 @@
 mod common;
 mod env_support;
 
-use std::time::Duration;
 
 use env_support::{alive, read_json, text, wait_for, Toy};
 use nix::sys::signal::{kill, killpg, Signal};
@@ -144,8 +143,16 @@ fn ctrl_c_stops_the_script_and_still_takes_the_final_snapshot() {
         .spawn()
         .unwrap();
     let pids = toy.ws().join("pids.txt");
-    assert!(wait_for(30, || pids.exists()), "the script did not start");
-    std::thread::sleep(Duration::from_millis(200));
+    // The script wrote its pid: it is running, inside the step.
+    let written = || {
+        std::fs::read_to_string(&pids)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+    };
+    assert!(
+        wait_for(30, || written().is_some()),
+        "the script did not start"
+    );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));

@@ -303,14 +303,20 @@ fn a_fork_bomb_is_bounded_by_the_process_limit() {
 fn an_infinite_loop_is_stopped_by_the_timeout() {
     common::need_bwrap();
     let fx = Fixture::new();
+    let mark = common::marker("timeout");
     let o = fx.run(
         &["--timeout", "1"],
-        "(sleep 1.5; echo late > late.txt) & while :; do :; done",
+        &format!("(: {mark}; sleep 1.5; echo late > late.txt) & while :; do :; done"),
     );
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("time limit of 1 s"), "{}", all(&o));
-    // The whole namespace went, the sleeping child with it.
-    std::thread::sleep(Duration::from_millis(1500));
+    // The whole namespace went, the sleeping child with it: once no process
+    // of the command is left, nothing can write late.txt any more.
+    assert!(
+        common::wait_for(30, || common::processes_with(&mark).is_empty()),
+        "a child outlived the timeout: {:?}",
+        common::processes_with(&mark)
+    );
     assert!(
         !fx.ws.join("late.txt").exists(),
         "a child outlived the timeout"
@@ -373,15 +379,24 @@ fn printing_a_gigabyte_is_cut_at_the_output_limit() {
 fn background_processes_are_gone_after_the_command() {
     common::need_bwrap();
     let fx = Fixture::new();
+    let mark = common::marker("background");
     let o = fx.run(
         &[],
-        "(sleep 1; echo late > late1.txt) & \
-         setsid sh -c 'sleep 1; echo late > late2.txt' & \
-         nohup sh -c 'sleep 1; echo late > late3.txt' >/dev/null 2>&1 & \
-         echo started",
+        &format!(
+            "(: {mark}; sleep 1; echo late > late1.txt) & \
+             setsid sh -c ': {mark}; sleep 1; echo late > late2.txt' & \
+             nohup sh -c ': {mark}; sleep 1; echo late > late3.txt' >/dev/null 2>&1 & \
+             echo started"
+        ),
     );
     assert_eq!(text(&o.stdout), "started\n", "{}", all(&o));
-    std::thread::sleep(Duration::from_millis(2000));
+    // Wait for their death, not for a while: once none is left, none can
+    // write its file any more.
+    assert!(
+        common::wait_for(30, || common::processes_with(&mark).is_empty()),
+        "background processes survived the command: {:?}",
+        common::processes_with(&mark)
+    );
     for f in ["late1.txt", "late2.txt", "late3.txt"] {
         assert!(
             !fx.ws.join(f).exists(),

@@ -194,3 +194,34 @@ pub fn copy_task(name: &str, bench_root: &Path) -> PathBuf {
     copy_tree(&benchmarks_dir().join(name), &task);
     task
 }
+
+/// A marker unique to this call, to put in a child's command line and find
+/// it later with [`processes_with`].
+pub fn marker(what: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "mlab-test-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Live processes (not zombies) whose command line contains `marker`, this
+/// test process excepted; sandboxed ones are seen too (the host sees every
+/// pid namespace).
+pub fn processes_with(marker: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
