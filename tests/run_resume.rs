@@ -9,7 +9,6 @@
 mod common;
 mod env_support;
 
-
 use env_support::{alive, read_json, text, wait_for, Toy};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
