@@ -197,7 +197,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
-import mlab_eval as me  # noqa: E402,F401
+try:
+    import mlab_eval as me  # noqa: E402,F401  (the benchmarks' shared helpers)
+except ImportError:  # a task made with --out outside the benchmarks folder
+    me = None
 
 
 def get_score(folder):
@@ -220,25 +223,25 @@ fn prepare_template(name: &str) -> String {
 
 `mlab task new` copied the folder into env/ as it was, so there is nothing
 to make yet. A task that splits data writes the agent's files in env/ and
-the hidden answers in script/answer.csv (see benchmarks/digits/script/
-prepare.py and the helpers in benchmarks/_common/mlab_prepare.py).
+the hidden answers in script/answer.csv, with the helpers of
+benchmarks/_common/mlab_prepare.py (see benchmarks/digits/script/prepare.py):
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
+    import mlab_prepare as mp
 """
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_common"))
-import mlab_prepare as mp  # noqa: E402
 
-
-def main(argv=None):
-    paths = mp.TaskPaths(__file__)
-    mp.parse_args(__doc__, argv)
-    mp.step(f"nothing to prepare for {{paths.name}} yet (script/prepare.py is the template)")
+def main():
+    name = Path(__file__).resolve().parents[1].name
+    print(f"==> nothing to prepare for {{name}} yet (script/prepare.py is the template)", flush=True)
 
 
 if __name__ == "__main__":
-    mp.run_main(main)
+    main()
+    sys.exit(0)
 "#
     )
 }
