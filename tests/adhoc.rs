@@ -502,6 +502,23 @@ fn ctrl_backslash_asks_for_an_instruction_recorded_as_a_human_step() {
         read_json(&log.join("run.json"))["exit_reason"],
         "final_answer"
     );
+
+    // Replaying the trace plays the agent's actions only.
+    write(&p.proj().join("wait.py"), "print('waited')\n");
+    let saved = p.path().join("trace_i.json");
+    std::fs::copy(log.join("env_log/trace.json"), &saved).unwrap();
+    let out = p
+        .command("replay", &saved, &["--problem", "x"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let replayed: Vec<String> = read_json(&p.log("replay").join("env_log/trace.json"))["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(replayed, ["Execute Script", "List Files", "Final Answer"]);
 }
 
 #[test]

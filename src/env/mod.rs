@@ -408,14 +408,18 @@ impl Environment {
             .any(|s| s.action.name == FINAL_ANSWER)
     }
 
-    pub fn steps_exhausted(&self) -> bool {
-        let human = self
-            .trace
+    /// Steps the agent took: every step but the person's Human
+    /// Instructions (which count against no limit).
+    pub fn agent_steps_taken(&self) -> usize {
+        self.trace
             .steps()
             .iter()
-            .filter(|s| s.action.name == catalog::HUMAN_INSTRUCTION)
-            .count();
-        (self.trace.steps().len() - human) as u64 >= self.max_steps
+            .filter(|s| s.action.name != catalog::HUMAN_INSTRUCTION)
+            .count()
+    }
+
+    pub fn steps_exhausted(&self) -> bool {
+        self.agent_steps_taken() as u64 >= self.max_steps
     }
 
     pub fn time_exhausted(&self) -> bool {
