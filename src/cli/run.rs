@@ -56,7 +56,7 @@ pub struct RunArgs {
     /// For --dir: a command that prints a score (its last line of output) for
     /// a snapshot folder, given as its last argument or wherever the command
     /// says {snapshot}. Recorded in run.json; `mlab eval` runs it (sandboxed
-    /// like eval.py, in the snapshot folder) and shows the score.
+    /// like eval.py, in this folder, read-only) and shows the score.
     #[arg(long, value_name = "CMD", requires = "dir")]
     pub eval_cmd: Option<String>,
 
@@ -103,7 +103,7 @@ pub struct RunArgs {
     pub resume_step: Option<u64>,
 
     /// Offer the Request Help action: the agent may ask you a question on
-    /// the terminal and wait for your reply. Also makes Ctrl-\\ (SIGQUIT)
+    /// the terminal and wait for your reply. Also makes Ctrl-\ (SIGQUIT)
     /// ask for an instruction: when the current step ends, type it (an
     /// empty line ends it); the agent gets it with its next observation,
     /// and the trace records it as a "Human Instruction" step.

@@ -83,7 +83,7 @@ pub const PYTHON_REPL: &str = "Python REPL";
 pub const REQUEST_HELP: &str = "Request Help";
 /// Not an action agents can take: the name of the step that records an
 /// instruction typed by the person at the terminal (`--interactive`,
-/// Ctrl-\\).
+/// Ctrl-\).
 pub const HUMAN_INSTRUCTION: &str = "Human Instruction";
 pub const FINAL_ANSWER: &str = "Final Answer";
 pub const UNDERSTAND_FILE: &str = "Understand File";

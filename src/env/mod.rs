@@ -327,7 +327,7 @@ impl Environment {
     }
 
     /// Lets the person at the terminal instruct the agent: whenever `flag`
-    /// is set (by Ctrl-\\), the next completed step is followed by a
+    /// is set (by Ctrl-\), the next completed step is followed by a
     /// `Human Instruction` step whose text is read from stdin, and the
     /// agent gets that text with the observation of its action.
     pub fn take_instructions(&mut self, flag: Arc<AtomicBool>) {

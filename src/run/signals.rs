@@ -41,7 +41,7 @@ pub fn install() -> Result<Arc<AtomicBool>> {
     Ok(INSTALLED.get_or_init(|| flag).clone())
 }
 
-/// With `--interactive`: Ctrl-\\ (SIGQUIT) no longer quits mlab but asks
+/// With `--interactive`: Ctrl-\ (SIGQUIT) no longer quits mlab but asks
 /// to instruct the agent. Returns the flag the signal sets (the
 /// environment reads an instruction from stdin after the current step and
 /// clears it). Call before [`install`] and before any other thread is
