@@ -54,6 +54,8 @@ fn config(toy: &Toy, name: &str, actions: PathBuf) -> RunConfig {
         echo: false,
         interrupt: Arc::new(AtomicBool::new(false)),
         flags: serde_json::Value::Null,
+        adhoc: None,
+        instruction: None,
     }
 }
 

@@ -97,8 +97,11 @@ pub fn parse(text: &str) -> Result<Vec<Action>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(text) {
         if let Some(steps) = obj.get("steps").and_then(Value::as_array) {
+            // The person's Human Instruction steps are not the agent's
+            // actions: replaying the trace leaves them out.
             return steps
                 .iter()
+                .filter(|s| s["action"]["name"] != crate::env::catalog::HUMAN_INSTRUCTION)
                 .enumerate()
                 .map(|(i, s)| {
                     serde_json::from_value::<Action>(s["action"].clone()).with_context(|| {
@@ -158,7 +161,8 @@ impl Agent for ActionListAgent {
             "Running {} actions from the list.\n",
             self.actions.len()
         )?;
-        let skip = env.steps_taken();
+        // A resumed run's Human Instructions are not in the list.
+        let skip = env.agent_steps_taken();
         if skip > 0 {
             writeln!(
                 log,

@@ -174,6 +174,13 @@ fn run_row(rel: &str, r: &eval::RunResult) -> Vec<String> {
         eval::config_label(r.agent.as_deref(), &r.llm),
         if final_valid {
             fmt_num(r.final_score)
+        } else if r
+            .eval_errors
+            .iter()
+            .any(|e| e.error.starts_with("no grader"))
+        {
+            // An ad-hoc run without --eval-cmd (issue 18).
+            "no grader".into()
         } else {
             "-".into()
         },

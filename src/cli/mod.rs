@@ -55,6 +55,9 @@ pub enum Command {
     Tasks(TasksArgs),
     /// Make a task's data by running its script/prepare.py.
     Prepare(PrepareArgs),
+    /// Make tasks: `mlab task new NAME --from-dir PATH`.
+    #[command(subcommand)]
+    Task(TaskCommand),
     /// Check this machine: Python, task packages, sandbox, GPUs, keys, Slurm.
     Doctor(DoctorArgs),
     /// Run an agent on a task in a sandboxed workspace.
@@ -77,6 +80,44 @@ pub struct TasksArgs {
     /// Print JSON (one array of task objects) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Turn a folder of your own (what `mlab run --dir` runs on) into a task
+    /// folder skeleton: task.toml with the fields to fill in, env/ (a copy
+    /// of the folder), script/ with eval.py and prepare.py templates, the
+    /// research problem and read_only_files.txt.
+    New(TaskNewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TaskNewArgs {
+    /// The task's name (its folder name): letters, digits, '-' and '_'.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The folder the task's agent starts with (copied into env/).
+    #[arg(long, value_name = "PATH")]
+    pub from_dir: PathBuf,
+
+    /// The research problem, as text; `-` reads it from stdin. Without it
+    /// (or --problem-file), research_problem.txt holds a placeholder.
+    #[arg(long, value_name = "TEXT", conflicts_with = "problem_file")]
+    pub problem: Option<String>,
+
+    /// The research problem, from a file.
+    #[arg(long, value_name = "FILE")]
+    pub problem_file: Option<PathBuf>,
+
+    /// Files (glob relative to the folder; repeatable) the agent may not
+    /// change: written to script/read_only_files.txt.
+    #[arg(long = "read-only", value_name = "GLOB")]
+    pub read_only: Vec<String>,
+
+    /// Folder to create the task in (default: the benchmarks folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +196,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Tasks(args) => task::list::run(&locations, args.json),
         Command::Prepare(args) => task::prepare::run(&locations, &(&args).into()),
+        Command::Task(TaskCommand::New(args)) => task_new(&locations, &args),
         Command::Doctor(args) => print_doctor(&locations, &args),
         Command::Run(args) => run::run(&global, &args),
         Command::Eval(args) => run_eval(&global, &args),
@@ -162,6 +204,38 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::LlmCheck(args) => mlab::llm::check::run(&(&args).into()),
         Command::SandboxExec(args) => mlab::sandbox::exec::run(&(*args).into()),
     }
+}
+
+/// `mlab task new`: makes the skeleton and says what to do next.
+fn task_new(locations: &Locations, args: &TaskNewArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let problem = match (&args.problem, &args.problem_file) {
+        (Some(p), _) if p == "-" => Some(run::read_problem_from_stdin()?),
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("could not read --problem-file {}", f.display()))?,
+        ),
+        (None, None) => None,
+    };
+    let dir = task::new::create(
+        locations,
+        &task::new::NewConfig {
+            name: args.name.clone(),
+            from_dir: args.from_dir.clone(),
+            problem,
+            read_only: args.read_only.clone(),
+            out: args.out.clone(),
+        },
+    )?;
+    ui::info(format!(
+        "made the task {} in {}\n  next: fill in the TODOs of task.toml, write script/eval.py (and script/prepare.py), then `mlab prepare {}` and `mlab run --task {}`",
+        args.name,
+        dir.display(),
+        args.name,
+        args.name
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `mlab doctor`: one line per check (or JSON); fails when one failed.

@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
 use mlab::agent::{AgentConfig, AgentKind, Options};
 use mlab::run::record::ExitReason;
 use mlab::run::{self, signals, RunConfig};
+use mlab::task::adhoc::AdHocConfig;
 use mlab::task::Locations;
 use mlab::ui;
 
@@ -16,9 +18,47 @@ use super::{GlobalArgs, LlmArgs, SandboxArgs};
 /// recorded without a list to keep up to date.
 #[derive(Debug, Args, serde::Serialize)]
 pub struct RunArgs {
-    /// Task to run (a folder name under the benchmarks folder).
-    #[arg(long)]
-    pub task: String,
+    /// Task to run (a folder name under the benchmarks folder). Or, instead,
+    /// a folder of your own: --dir PATH.
+    #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
+    pub task: Option<String>,
+
+    // Ad-hoc runs (issue 18): a folder and problem of one's own.
+    /// Run on this folder of your own instead of a --task: it is copied
+    /// into a fresh workspace (the folder itself is never changed). Needs
+    /// the problem: --problem TEXT, --problem-file FILE or --problem -.
+    /// The run's task is named adhoc:<folder name>; `mlab eval` lists it
+    /// as "no grader" unless --eval-cmd is given.
+    #[arg(long, value_name = "PATH")]
+    #[serde(serialize_with = "super::llm::path_text")]
+    pub dir: Option<PathBuf>,
+
+    /// The research problem for --dir, as text; `-` reads it from stdin
+    /// (with a prompt when stdin is a terminal; end it with Ctrl-D).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        requires = "dir",
+        conflicts_with = "problem_file"
+    )]
+    pub problem: Option<String>,
+
+    /// The research problem for --dir, from a file.
+    #[arg(long, value_name = "FILE", requires = "dir")]
+    #[serde(serialize_with = "super::llm::path_text")]
+    pub problem_file: Option<PathBuf>,
+
+    /// For --dir: files (glob, relative to the folder; repeatable) the agent
+    /// may read but not change, as a task's read_only_files.txt.
+    #[arg(long = "read-only", value_name = "GLOB", requires = "dir")]
+    pub read_only: Vec<String>,
+
+    /// For --dir: a command that prints a score (its last line of output) for
+    /// a snapshot folder, given as its last argument or wherever the command
+    /// says {snapshot}. Recorded in run.json; `mlab eval` runs it (sandboxed
+    /// like eval.py, in this folder, read-only) and shows the score.
+    #[arg(long, value_name = "CMD", requires = "dir")]
+    pub eval_cmd: Option<String>,
 
     /// Folder for this run's logs (agent_log/, env_log/, run.json).
     #[arg(long, default_value = "./logs")]
@@ -63,7 +103,10 @@ pub struct RunArgs {
     pub resume_step: Option<u64>,
 
     /// Offer the Request Help action: the agent may ask you a question on
-    /// the terminal and wait for your reply.
+    /// the terminal and wait for your reply. Also makes Ctrl-\ (SIGQUIT)
+    /// ask for an instruction: when the current step ends, type it (an
+    /// empty line ends it); the agent gets it with its next observation,
+    /// and the trace records it as a "Human Instruction" step.
     #[arg(long)]
     pub interactive: bool,
 
@@ -167,7 +210,7 @@ impl RunArgs {
     ) -> RunConfig {
         RunConfig {
             locations: Locations::from(global),
-            task: self.task.clone(),
+            task: self.task.clone().unwrap_or_default(),
             log_dir: self.log_dir.clone(),
             work_dir: self.work_dir.clone(),
             max_steps: self.max_steps,
@@ -203,15 +246,71 @@ impl RunArgs {
             echo: global.verbose > 0,
             flags: self.recorded_flags(),
             interrupt,
+            adhoc: None,
+            instruction: None,
         }
     }
+
+    /// The ad-hoc run of --dir, with its problem read (from the text, the
+    /// file, or stdin for `-`).
+    pub fn adhoc(&self) -> anyhow::Result<Option<AdHocConfig>> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let problem = match (&self.problem, &self.problem_file) {
+            (Some(p), _) if p == "-" => Some(read_problem_from_stdin()?),
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("could not read --problem-file {}", f.display()))?,
+            ),
+            (None, None) => None,
+        };
+        if problem.is_none() && self.resume.is_none() {
+            anyhow::bail!(
+                "--dir needs a research problem: pass --problem TEXT, --problem-file FILE, or --problem - to type it in (or read it from stdin)"
+            );
+        }
+        Ok(Some(AdHocConfig {
+            dir: dir.clone(),
+            problem,
+            read_only: self.read_only.clone(),
+            eval_cmd: self.eval_cmd.clone(),
+        }))
+    }
+}
+
+/// `--problem -`: all of stdin, with a prompt when it is a terminal.
+pub fn read_problem_from_stdin() -> anyhow::Result<String> {
+    use std::io::{IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        ui::info("type the research problem; end it with Ctrl-D on an empty line");
+    }
+    let mut text = String::new();
+    stdin
+        .lock()
+        .read_to_string(&mut text)
+        .context("could not read the problem from stdin")?;
+    if text.trim().is_empty() {
+        anyhow::bail!("--problem -: stdin held no problem; type it in, or pipe it: echo 'Make it faster' | mlab run --dir PATH --problem -");
+    }
+    Ok(text)
 }
 
 /// `mlab run`: one run, a line on how it ended, and its exit code.
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Signals first: every thread started later inherits the blocked mask.
+    let instruction = if args.interactive {
+        Some(signals::install_instruction_key()?)
+    } else {
+        None
+    };
     let interrupt = signals::install()?;
-    let outcome = run::run(args.config(global, interrupt))?;
+    let mut config = args.config(global, interrupt);
+    config.adhoc = args.adhoc()?;
+    config.instruction = instruction;
+    let outcome = run::run(config)?;
     let summary = format!(
         "run ended: {} after {} steps; logs in {}",
         outcome.reason.as_str(),
@@ -306,6 +405,11 @@ mod tests {
             "actions_add_to_prompt",
             "actions_remove_from_prompt",
             "valid_format_entires",
+            "dir",
+            "problem",
+            "problem_file",
+            "read_only",
+            "eval_cmd",
         ];
         expected.sort();
         assert_eq!(keys, expected);

@@ -81,6 +81,10 @@ pub const UNDO_EDIT_SCRIPT: &str = "Undo Edit Script";
 pub const EXECUTE_SCRIPT: &str = "Execute Script";
 pub const PYTHON_REPL: &str = "Python REPL";
 pub const REQUEST_HELP: &str = "Request Help";
+/// Not an action agents can take: the name of the step that records an
+/// instruction typed by the person at the terminal (`--interactive`,
+/// Ctrl-\).
+pub const HUMAN_INSTRUCTION: &str = "Human Instruction";
 pub const FINAL_ANSWER: &str = "Final Answer";
 pub const UNDERSTAND_FILE: &str = "Understand File";
 pub const APPEND_SUMMARY: &str = "Append Summary to Research Log";

@@ -200,6 +200,9 @@ pub struct Environment {
     /// Hashes of the read-only files taken at the start (see `finish`).
     tamper: Vec<tamper::Baseline>,
     tampered: Option<bool>,
+    /// Set when the person at the terminal has an instruction for the
+    /// agent (see [`Environment::take_instructions`]).
+    instruction: Option<Arc<AtomicBool>>,
 }
 
 impl Environment {
@@ -284,8 +287,7 @@ impl Environment {
         // answers and every other task (read-only files are bound into the
         // workspace, so they stay visible there).
         let mut hidden = vec![absolute(&cfg.log_dir)];
-        let task_dir = absolute(&cfg.task.dir);
-        hidden.push(task_dir.parent().map(Path::to_path_buf).unwrap_or(task_dir));
+        hidden.push(absolute(&cfg.task.hidden_root()));
         let tamper = tamper_baselines(&ws).context("could not hash the read-only files")?;
         let exec = ExecSetup {
             sandbox: cfg.sandbox,
@@ -320,7 +322,58 @@ impl Environment {
             finished: false,
             tamper,
             tampered: None,
+            instruction: None,
         })
+    }
+
+    /// Lets the person at the terminal instruct the agent: whenever `flag`
+    /// is set (by Ctrl-\), the next completed step is followed by a
+    /// `Human Instruction` step whose text is read from stdin, and the
+    /// agent gets that text with the observation of its action.
+    pub fn take_instructions(&mut self, flag: Arc<AtomicBool>) {
+        self.instruction = Some(flag);
+    }
+
+    /// When an instruction was asked for: reads it, records it as a step of
+    /// its own and returns the text to pass on to the agent.
+    fn human_instruction(&mut self) -> Result<Option<String>> {
+        let asked = self
+            .instruction
+            .as_ref()
+            .is_some_and(|f| f.swap(false, Ordering::SeqCst));
+        if !asked {
+            return Ok(None);
+        }
+        let index = self.trace.steps().len();
+        let text = actions::control::read_from_terminal(
+            &format!(
+                "Your instruction for the agent (after step {})",
+                index.saturating_sub(1)
+            ),
+            None,
+        );
+        let Some(text) = text.map(|t| t.trim_end().to_string()) else {
+            return Ok(None);
+        };
+        let step = Step {
+            action: Action {
+                name: catalog::HUMAN_INSTRUCTION.to_string(),
+                args: serde_json::json!({ "instruction": text }),
+            },
+            observation: "The instruction was passed to the agent with its next observation."
+                .into(),
+            timestamp: now(),
+        };
+        let low_before = self.trace.low_level_steps().len();
+        self.trace.push_step(step.clone());
+        if let Err(e) = self.record(index, step, Vec::new()) {
+            self.trace.truncate(index, low_before);
+            return Err(harness(e));
+        }
+        self.trace
+            .write(&self.env_log.join("trace.json"))
+            .map_err(harness)?;
+        Ok(Some(text))
     }
 
     pub fn trace(&self) -> &Trace {
@@ -355,8 +408,18 @@ impl Environment {
             .any(|s| s.action.name == FINAL_ANSWER)
     }
 
+    /// Steps the agent took: every step but the person's Human
+    /// Instructions (which count against no limit).
+    pub fn agent_steps_taken(&self) -> usize {
+        self.trace
+            .steps()
+            .iter()
+            .filter(|s| s.action.name != catalog::HUMAN_INSTRUCTION)
+            .count()
+    }
+
     pub fn steps_exhausted(&self) -> bool {
-        self.trace.steps().len() as u64 >= self.max_steps
+        self.agent_steps_taken() as u64 >= self.max_steps
     }
 
     pub fn time_exhausted(&self) -> bool {
@@ -423,6 +486,11 @@ impl Environment {
         }
         if self.interrupt.load(Ordering::SeqCst) {
             return Err(Interrupted.into());
+        }
+        if let Some(text) = self.human_instruction()? {
+            return Ok(format!(
+                "{observation}\n\n[Human Instruction] The person supervising this run says: {text}"
+            ));
         }
         Ok(observation)
     }

@@ -20,6 +20,7 @@
 //! writing the results file are the front end's (`cli::eval`); this module
 //! only says how far it got on stderr.
 
+mod adhoc;
 mod cache;
 mod grader;
 mod result;
@@ -176,11 +177,17 @@ fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
 pub fn evaluate(cfg: &Config) -> Result<EvalReport> {
     let started = Instant::now();
     let found = discover(cfg)?;
+    // Ad-hoc runs have no task folder: scored by their --eval-cmd, or
+    // listed as "no grader" (see `adhoc`).
+    let (adhoc_runs, found) = adhoc::split(found);
     let planned = plan(cfg, found);
     let keyed = key(cfg, planned)?;
     let snapshots = keyed.total;
     let scored = grade(cfg, keyed)?;
-    let collected = collect(cfg, scored);
+    let mut collected = collect(cfg, scored);
+    collected
+        .runs
+        .extend(adhoc_runs.iter().map(|r| adhoc::evaluate_run(cfg, r)));
     let summary = summarise(&collected);
     Ok(EvalReport {
         log_folder: cfg.log_folder.clone(),

@@ -79,6 +79,14 @@ pub struct RunConfig {
     /// front end records every flag of `mlab run`; other callers what they
     /// like, `Value::Null` included).
     pub flags: serde_json::Value,
+    /// Run on a folder and problem of one's own instead of `task`
+    /// (`mlab run --dir`); `task` is then set to `adhoc:<folder name>`.
+    pub adhoc: Option<crate::task::adhoc::AdHocConfig>,
+    /// Set (by [`signals::install_instruction_key`]) when the person at
+    /// the terminal wants to give the agent an instruction: after the
+    /// current step, one is read from stdin and recorded as a
+    /// `Human Instruction` step. Only with `interactive`.
+    pub instruction: Option<Arc<AtomicBool>>,
 }
 
 /// How a run ended.
@@ -95,8 +103,17 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
     let interrupt = args.interrupt.clone();
     let close_guard = signals::CloseGuard::new();
     // The task first: a misspelt task name is the likeliest mistake.
-    let root = discover::benchmarks_root(&args.locations)?;
-    let task = discover::find_task(&root, &args.task)?;
+    let (task, adhoc) = match &args.adhoc {
+        Some(a) => {
+            let (task, a) = crate::task::adhoc::resolve(a, args.resume.as_deref())?;
+            args.task = task.name().to_string();
+            (task, Some(a))
+        }
+        None => {
+            let root = discover::benchmarks_root(&args.locations)?;
+            (discover::find_task(&root, &args.task)?, None)
+        }
+    };
     args.agent.options.resume_agent_log = args.resume.as_ref().map(|d| d.join("agent_log"));
     let checked_agent = agent::check(&args.agent, args.llm.llm.is_some())?;
     let agent_name = checked_agent.kind().as_str();
@@ -131,6 +148,9 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
         Some(w) => w.clone(),
         None => workspace::default_work_dir(&args.log_dir)?,
     };
+    if adhoc.is_some() {
+        crate::task::adhoc::check_outside(&task, &args.log_dir, &work_dir)?;
+    }
     // Held until this function returns (or the process dies): no other
     // run can clear or write this workspace meanwhile.
     let workspace_lock = workspace::lock(&task, &work_dir, &args.log_dir)?;
@@ -162,8 +182,16 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
         model_names(models.as_ref()),
     );
     record.flags["work_dir"] = serde_json::json!(work_dir.display().to_string());
+    if let Some(a) = &adhoc {
+        record.adhoc = Some(crate::task::adhoc::record(&task, a));
+    }
     keep_previous_record(&args.log_dir)?;
     record.write(&args.log_dir)?;
+    if let Some(a) = &task.adhoc {
+        let p = args.log_dir.join(crate::task::adhoc::PROBLEM_FILE);
+        crate::env::trace::write_atomic(&p, a.problem.as_bytes())
+            .with_context(|| format!("could not save the problem in {}", p.display()))?;
+    }
     // Until the environment exists, an interrupt that the setup does not
     // notice in time still leaves a closed run.json.
     {
@@ -211,6 +239,11 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
         }
     };
     close_guard.set(last_resort_close(&env, &record, &args.log_dir));
+    if args.interactive {
+        if let Some(flag) = &args.instruction {
+            env.take_instructions(flag.clone());
+        }
+    }
 
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| agent.run(&mut env)));
     let (reason, error) = classify(&env, outcome);

@@ -60,6 +60,10 @@ pub struct RunRecord {
     pub config: String,
     /// Model calls, over every resumed part of the run like `tokens`.
     pub llm_calls: u64,
+    /// An ad-hoc run's folder, problem hash and eval command (`mlab run
+    /// --dir`); absent for task runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adhoc: Option<crate::task::adhoc::Record>,
 }
 
 impl RunRecord {
@@ -84,6 +88,7 @@ impl RunRecord {
             tampered: None,
             config: crate::llm::config_identity(agent, &args.llm),
             llm_calls: 0,
+            adhoc: None,
         }
     }
 

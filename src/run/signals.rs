@@ -41,6 +41,38 @@ pub fn install() -> Result<Arc<AtomicBool>> {
     Ok(INSTALLED.get_or_init(|| flag).clone())
 }
 
+/// With `--interactive`: Ctrl-\ (SIGQUIT) no longer quits mlab but asks
+/// to instruct the agent. Returns the flag the signal sets (the
+/// environment reads an instruction from stdin after the current step and
+/// clears it). Call before [`install`] and before any other thread is
+/// started, so that every thread keeps SIGQUIT blocked.
+pub fn install_instruction_key() -> Result<Arc<AtomicBool>> {
+    static INSTALLED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(flag) = INSTALLED.get() {
+        return Ok(flag.clone());
+    }
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGQUIT);
+    set.thread_block()
+        .context("could not set up the Ctrl-\\ key")?;
+    let seen = flag.clone();
+    std::thread::Builder::new()
+        .name("instruction-key".into())
+        .spawn(move || {
+            while set.wait().is_ok() {
+                seen.store(true, Ordering::SeqCst);
+                eprintln!(
+                    "\nmlab: Ctrl-\\: you will be asked for an instruction for the agent when the current step ends"
+                );
+            }
+        })
+        .context("could not start the Ctrl-\\ thread")?;
+    Ok(INSTALLED.get_or_init(|| flag).clone())
+}
+
 fn install_now() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let mut set = SigSet::empty();

@@ -6,8 +6,10 @@
 //! Folders in the original MLAgentBench layout (`scripts/`, no `task.toml`)
 //! load too: missing fields get defaults, and `Task::defaulted` names them.
 
+pub mod adhoc;
 pub mod discover;
 pub mod list;
+pub mod new;
 pub mod prepare;
 
 pub use discover::Locations;
@@ -104,6 +106,10 @@ pub struct Task {
     pub layout: Layout,
     /// Fields of `task.toml` that were missing and got defaults.
     pub defaulted: Vec<&'static str>,
+    /// Set for an ad-hoc task (`mlab run --dir`): `dir` is the person's
+    /// own folder, used as env/, and the problem and read-only patterns
+    /// come from here instead of script/.
+    pub adhoc: Option<adhoc::Source>,
 }
 
 /// Tasks that the original's plot.py treats as lower-is-better (by folder name).
@@ -153,6 +159,7 @@ impl Task {
                 dir: dir.to_path_buf(),
                 layout: Layout::Mlab,
                 defaulted: Vec::new(),
+                adhoc: None,
             };
             task.check_folders()?;
             return Ok(task);
@@ -210,6 +217,7 @@ impl Task {
                 "submission",
                 "requires",
             ],
+            adhoc: None,
         }
     }
 
@@ -231,9 +239,25 @@ impl Task {
         &self.spec.name
     }
 
-    /// What the agent sees at the start.
+    /// What the agent sees at the start (an ad-hoc task's own folder).
     pub fn env_dir(&self) -> PathBuf {
+        if self.adhoc.is_some() {
+            return self.dir.clone();
+        }
         self.dir.join("env")
+    }
+
+    /// The folder that agent code must not see besides the log folder: the
+    /// whole benchmarks folder (this task's answers and every other task),
+    /// or an ad-hoc task's own folder (the workspace holds its copy).
+    pub fn hidden_root(&self) -> PathBuf {
+        if self.adhoc.is_some() {
+            return self.dir.clone();
+        }
+        self.dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.dir.clone())
     }
 
     /// Hidden files: `script/` (or the original's `scripts/`).
@@ -251,6 +275,9 @@ impl Task {
     /// only the old `answers.csv`) is not: its eval.py would not find them,
     /// so `mlab prepare` makes them again.
     pub fn is_prepared(&self) -> bool {
+        if self.adhoc.is_some() {
+            return true;
+        }
         let script = self.script_dir();
         let stale = script.join(OLD_ANSWER_FILE).exists() && !script.join(ANSWER_FILE).exists();
         (script.join(PREPARED_MARKER).exists() && !stale) || !self.needs_prepare()
@@ -258,11 +285,17 @@ impl Task {
 
     /// A task without prepare.py has nothing to prepare.
     pub fn needs_prepare(&self) -> bool {
+        if self.adhoc.is_some() {
+            return false;
+        }
         self.script_dir().join("prepare.py").is_file()
     }
 
     /// The research problem the agent is given.
     pub fn research_problem(&self) -> Result<String> {
+        if let Some(a) = &self.adhoc {
+            return Ok(a.problem.clone());
+        }
         let p = self.script_dir().join("research_problem.txt");
         std::fs::read_to_string(&p)
             .with_context(|| format!("task {}: could not read {}", self.name(), p.display()))
@@ -280,6 +313,9 @@ impl Task {
 
     /// Patterns from `read_only_files.txt` (empty when the file is absent).
     pub fn read_only_patterns(&self) -> Result<Vec<String>> {
+        if let Some(a) = &self.adhoc {
+            return Ok(a.read_only.clone());
+        }
         let p = self.script_dir().join("read_only_files.txt");
         if !p.exists() {
             return Ok(Vec::new());

@@ -28,11 +28,21 @@ fn request_help(request: &str, ctx: &mut Ctx) -> Result<String, ActionError> {
             "nobody is watching this run, so Request Help is not available",
         ));
     }
+    let reply = read_from_terminal(
+        &format!("The agent asks for help (step {})", ctx.step),
+        Some(request),
+    );
+    Ok(reply.unwrap_or_else(|| "The person gave no reply.".into()))
+}
+
+/// Shows `heading` (and `body`) on stderr and reads lines from stdin up
+/// to an empty line (or the end of input); None when nothing was typed.
+pub fn read_from_terminal(heading: &str, body: Option<&str>) -> Option<String> {
     let mut err = std::io::stderr();
+    let body = body.map(|b| format!("{b}\n")).unwrap_or_default();
     let _ = writeln!(
         err,
-        "\n=== The agent asks for help (step {}) ===\n{request}\n=== Type your reply; an empty line ends it ===",
-        ctx.step
+        "\n=== {heading} ===\n{body}=== Type your reply; an empty line ends it ==="
     );
     let _ = err.flush();
     let stdin = std::io::stdin();
@@ -45,8 +55,5 @@ fn request_help(request: &str, ctx: &mut Ctx) -> Result<String, ActionError> {
         reply.push_str(&line);
         reply.push('\n');
     }
-    if reply.is_empty() {
-        return Ok("The person gave no reply.".into());
-    }
-    Ok(reply)
+    (!reply.is_empty()).then_some(reply)
 }
