@@ -364,9 +364,7 @@ fn an_eval_cmd_score_appears_in_mlab_eval_and_runs_without_one_have_no_grader() 
 
 #[test]
 fn an_eval_cmd_runs_under_the_grader_sandbox() {
-    if !common::require("bwrap", which("bwrap")) {
-        return;
-    }
+    common::need_bwrap();
     let p = Proj::new();
     let actions = p.actions("a.jsonl", &finishing());
     // The command cannot write into the snapshot or the folder.
@@ -393,12 +391,6 @@ fn an_eval_cmd_runs_under_the_grader_sandbox() {
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(row.contains(" 3 "), "{stdout}");
     assert!(!p.proj().join("made").exists());
-}
-
-fn which(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
 }
 
 #[test]

@@ -48,7 +48,10 @@ fn a_run_killed_with_sigkill_resumes_and_extends_its_trace() {
     let mut child = toy.command(&file, &log, &[]).spawn().unwrap();
     let pids = toy.ws().join("pids.txt");
     assert!(
-        wait_for(30, || completed_steps(&toy, &log) == 2 && pids.exists()),
+        // The pid must be whole, not just the file created.
+        wait_for(30, || completed_steps(&toy, &log) == 2
+            && std::fs::read_to_string(&pids)
+                .is_ok_and(|t| t.trim().parse::<i32>().is_ok())),
         "the run did not reach its sleeping step"
     );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
