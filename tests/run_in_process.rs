@@ -51,6 +51,7 @@ fn config(toy: &Toy, name: &str, actions: PathBuf) -> RunConfig {
         echo: false,
         interrupt: Arc::new(AtomicBool::new(false)),
         flags: serde_json::Value::Null,
+        prompts: None,
     }
 }
 

@@ -75,6 +75,8 @@ pub struct RunConfig {
     /// Set to ask the run to stop (Ctrl-C): the flag of
     /// [`signals::install`], or one of the caller's own.
     pub interrupt: Arc<AtomicBool>,
+    /// The prompt set's folder (`--prompts`); None: mlab's own set.
+    pub prompts: Option<PathBuf>,
     /// run.json's `flags`: what the caller ran with, by flag name (the
     /// front end records every flag of `mlab run`; other callers what they
     /// like, `Value::Null` included).
@@ -101,6 +103,11 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
     let checked_agent = agent::check(&args.agent, args.llm.llm.is_some())?;
     let agent_name = checked_agent.kind().as_str();
     check_limits(&args)?;
+    let prompts = match &args.prompts {
+        Some(dir) => Arc::new(crate::prompts::PromptSet::load(dir)?),
+        None => crate::prompts::default_set(),
+    };
+    args.agent.options.prompts = prompts.clone();
     if !task.is_prepared() {
         bail!(
             "task {} is not prepared yet; run `mlab prepare {}` first",
@@ -162,6 +169,8 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
         model_names(models.as_ref()),
     );
     record.flags["work_dir"] = serde_json::json!(work_dir.display().to_string());
+    let named = (args.llm.config_name.as_deref()).is_some_and(|n| !n.trim().is_empty());
+    record.set_prompts(&prompts, named);
     keep_previous_record(&args.log_dir)?;
     record.write(&args.log_dir)?;
     // Until the environment exists, an interrupt that the setup does not
@@ -196,6 +205,7 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
         interrupt: interrupt.clone(),
         echo: args.echo,
         resume,
+        prompts,
     };
     let mut env = match Environment::start(cfg) {
         Ok(env) => env,
