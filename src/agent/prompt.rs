@@ -77,7 +77,7 @@ pub fn tool_blocks(set: &PromptSet, infos: &[&ActionInfo]) -> String {
         .iter()
         .map(|i| set.tool_block(i))
         .collect::<Vec<_>>()
-        .join("\n")
+        .join(&set.render("tool_separator.txt", &[]))
 }
 
 /// The research agent's response fields, in order.
@@ -128,6 +128,7 @@ fn opening(
         &[
             ("tools", &tool_blocks(set, tools)),
             ("problem", problem.trim_end()),
+            ("problem_raw", problem),
             ("format", &format_section(set, fields)),
         ],
     )

@@ -33,9 +33,15 @@ use crate::env::catalog::{ActionInfo, Arg, ACTIONS};
 
 /// Every file of a prompt set, with the placeholders its template may use
 /// (the two `.toml` files are tables, not templates).
-pub const FILES: [(&str, &[&str]); 18] = [
-    ("research_prompt.txt", &["tools", "problem", "format"]),
-    ("base_prompt.txt", &["tools", "problem", "format"]),
+pub const FILES: [(&str, &[&str]); 19] = [
+    (
+        "research_prompt.txt",
+        &["tools", "problem", "problem_raw", "format"],
+    ),
+    (
+        "base_prompt.txt",
+        &["tools", "problem", "problem_raw", "format"],
+    ),
     ("format_section.txt", &["fields"]),
     ("format_field.txt", &["field", "description"]),
     ("fields.toml", &[]),
@@ -48,6 +54,7 @@ pub const FILES: [(&str, &[&str]); 18] = [
         "tool_arg.txt",
         &["key", "description", "description_json", "comma"],
     ),
+    ("tool_separator.txt", &[]),
     ("usage.txt", &["args"]),
     (
         "usage_arg.txt",
@@ -83,7 +90,7 @@ macro_rules! default_files {
 }
 
 /// mlab's own set, built into the binary.
-const DEFAULT_FILES: [(&str, &str); 18] = default_files!(
+const DEFAULT_FILES: [(&str, &str); 19] = default_files!(
     "research_prompt.txt",
     "base_prompt.txt",
     "format_section.txt",
@@ -92,6 +99,7 @@ const DEFAULT_FILES: [(&str, &str); 18] = default_files!(
     "actions.toml",
     "tool_block.txt",
     "tool_arg.txt",
+    "tool_separator.txt",
     "usage.txt",
     "usage_arg.txt",
     "invalid_input.txt",
@@ -307,6 +315,28 @@ impl PromptSet {
     }
 }
 
+/// Writes mlab's own set into `out` (a new or empty folder).
+pub fn export_default(out: &Path) -> Result<()> {
+    if out.exists()
+        && std::fs::read_dir(out)
+            .with_context(|| format!("could not read {}", out.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} already exists and is not empty; give a new folder (nothing in it is replaced)",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("could not create {}", out.display()))?;
+    for (f, text) in DEFAULT_FILES {
+        let path = out.join(f);
+        std::fs::write(&path, text)
+            .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// The placeholders a template uses, in order.
 pub fn placeholders(template: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -377,7 +407,7 @@ fn scan<'a>(template: &'a str, mut each: impl FnMut(Piece<'a>)) {
 }
 
 /// One action's texts in actions.toml.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct ActionTexts {
     description: String,

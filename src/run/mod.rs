@@ -100,14 +100,15 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
     let root = discover::benchmarks_root(&args.locations)?;
     let task = discover::find_task(&root, &args.task)?;
     args.agent.options.resume_agent_log = args.resume.as_ref().map(|d| d.join("agent_log"));
-    let checked_agent = agent::check(&args.agent, args.llm.llm.is_some())?;
-    let agent_name = checked_agent.kind().as_str();
-    check_limits(&args)?;
+    // Before the agent is checked: the checked agent keeps its options.
     let prompts = match &args.prompts {
         Some(dir) => Arc::new(crate::prompts::PromptSet::load(dir)?),
         None => crate::prompts::default_set(),
     };
     args.agent.options.prompts = prompts.clone();
+    let checked_agent = agent::check(&args.agent, args.llm.llm.is_some())?;
+    let agent_name = checked_agent.kind().as_str();
+    check_limits(&args)?;
     if !task.is_prepared() {
         bail!(
             "task {} is not prepared yet; run `mlab prepare {}` first",
