@@ -293,3 +293,135 @@ fn the_original_runners_langchain_choices_are_refused_with_what_to_use_instead()
         assert!(err.contains("external"), "{err}");
     }
 }
+
+/// The ```jsonl blocks of docs/scripted-models.md, in order.
+fn doc_blocks() -> Vec<String> {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scripted-models.md"),
+    )
+    .unwrap();
+    let mut blocks = Vec::new();
+    let mut rest = doc.as_str();
+    while let Some(i) = rest.find("```jsonl\n") {
+        let body = &rest[i + "```jsonl\n".len()..];
+        let end = body.find("\n```\n").unwrap();
+        blocks.push(format!("{}\n", &body[..end]));
+        rest = &body[end..];
+    }
+    blocks
+}
+
+#[test]
+fn the_scripted_models_doc_example_runs_as_documented() {
+    let blocks = doc_blocks();
+    assert_eq!(
+        blocks.len(),
+        4,
+        "main, fast, edit and the failing fast line"
+    );
+    let toy = Toy::new();
+    let file = |name: &str, text: &str| {
+        let p = toy.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        format!("scripted:{}", p.display())
+    };
+    let main = file("main.jsonl", &blocks[0]);
+    let fast = file("fast.jsonl", &blocks[1]);
+    let edit = file("edit.jsonl", &blocks[2]);
+    let args = [
+        "--agent",
+        "research",
+        "--llm",
+        &main,
+        "--fast-llm",
+        &fast,
+        "--edit-script-llm",
+        &edit,
+    ];
+    let out = research_run(&toy, &args).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = toy_run_json(&toy);
+    assert_eq!(run["exit_reason"], "final_answer");
+    assert_eq!(run["tokens"]["input"], 1800 + 2100 + 500 + 2400 + 300);
+    assert_eq!(run["tokens"]["output"], 60 + 70 + 12 + 40 + 30);
+    let ws = toy.ws();
+    let script = std::fs::read_to_string(ws.join("train.py")).unwrap();
+    assert!(script.ends_with("print('done')\n"), "{script}");
+    let obs = toy.observations();
+    assert_eq!(
+        obs[0],
+        "The script prints training and writes submission.csv."
+    );
+
+    // The failing helper: Understand File's observation is the error and
+    // the run goes on.
+    let toy = Toy::new();
+    let main = {
+        let p = toy.path().join("main.jsonl");
+        std::fs::write(&p, &blocks[0]).unwrap();
+        format!("scripted:{}", p.display())
+    };
+    let fast = {
+        let p = toy.path().join("fast.jsonl");
+        std::fs::write(&p, &blocks[3]).unwrap();
+        format!("scripted:{}", p.display())
+    };
+    let edit = {
+        let p = toy.path().join("edit.jsonl");
+        std::fs::write(&p, &blocks[2]).unwrap();
+        format!("scripted:{}", p.display())
+    };
+    let out = research_run(
+        &toy,
+        &[
+            "--agent",
+            "research",
+            "--llm",
+            &main,
+            "--fast-llm",
+            &fast,
+            "--edit-script-llm",
+            &edit,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let obs = toy.observations();
+    assert!(obs[0].starts_with("LLMError: "), "{}", obs[0]);
+    assert!(obs[0].contains("the helper model is down"), "{}", obs[0]);
+    assert_eq!(toy_run_json(&toy)["exit_reason"], "final_answer");
+}
+
+#[test]
+fn the_scripted_models_doc_lists_every_error_the_grammar_accepts() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scripted-models.md"),
+    )
+    .unwrap();
+    for kind in [
+        "prompt_too_long",
+        "refused",
+        "unreachable",
+        "empty_reply",
+        "refusal",
+        "content_filter",
+        "unusable_reply",
+    ] {
+        assert!(
+            doc.contains(&format!("| `{kind}` |")),
+            "{kind} undocumented"
+        );
+    }
+    // And a kind the doc does not list is refused by the grammar.
+    let toy = Toy::new();
+    let p = toy.path().join("bad.jsonl");
+    std::fs::write(&p, "{\"error\": \"timeout\"}\n").unwrap();
+    let model = format!("scripted:{}", p.display());
+    let out = research_run(&toy, &["--agent", "research", "--llm", &model])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("error must be prompt_too_long"), "{err}");
+}
