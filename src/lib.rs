@@ -32,6 +32,7 @@ pub mod env;
 pub mod eval;
 pub mod llm;
 pub mod paths;
+pub mod prompts;
 pub mod python;
 pub mod run;
 pub mod sandbox;

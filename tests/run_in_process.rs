@@ -56,6 +56,7 @@ fn config(toy: &Toy, name: &str, actions: PathBuf) -> RunConfig {
         flags: serde_json::Value::Null,
         adhoc: None,
         instruction: None,
+        prompts: None,
     }
 }
 

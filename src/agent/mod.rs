@@ -74,6 +74,8 @@ pub struct Options {
     pub resume_agent_log: Option<PathBuf>,
     /// `tool_choice` of requests that offer tools (`--tool-choice`).
     pub tool_choice: ToolChoice,
+    /// The words shown to the model (`--prompts`; mlab's own by default).
+    pub prompts: std::sync::Arc<crate::prompts::PromptSet>,
 }
 
 /// The flags' defaults.
@@ -90,6 +92,7 @@ impl Default for Options {
             format_entries: Vec::new(),
             resume_agent_log: None,
             tool_choice: ToolChoice::Required,
+            prompts: crate::prompts::default_set(),
         }
     }
 }
@@ -311,7 +314,13 @@ impl Core {
             .journal
             .dir()
             .join(format!("step_{i}_summarize_observation_log.log"));
-        summarize::shorten_observation(&self.models, action_text, observation, &log)
+        summarize::shorten_observation(
+            &self.opts.prompts,
+            &self.models,
+            action_text,
+            observation,
+            &log,
+        )
     }
 
     /// Records how the run ended in main_log: the final message, or the

@@ -3,7 +3,8 @@
 //! the lighter agents, and the message sent after an unusable reply.
 //!
 //! The structure and the interface words (action names, argument keys,
-//! the response field names) are the original's; the prose is ours. Not
+//! the response field names) are the original's; the words come from the
+//! run's prompt set (`crate::prompts`; mlab's own prose by default). Not
 //! here: how replies are read (`parse`) or how history is added (each
 //! agent).
 
@@ -13,6 +14,7 @@ use crate::env::catalog::{
     ActionInfo, APPEND_FILE, APPEND_SUMMARY, EDIT_SCRIPT_SEGMENT, PYTHON_REPL, READ_FILE,
     REFLECTION, RETRIEVAL, WRITE_FILE,
 };
+use crate::prompts::PromptSet;
 
 /// Actions never listed unless asked for with --actions-add-to-prompt.
 const ALWAYS_HIDDEN: [&str; 7] = [
@@ -66,123 +68,97 @@ pub fn check_action_names(flag: &str, names: &[String]) -> Result<()> {
 
 /// One action as the prompt describes it: name, description, how to call
 /// it with its exact keys, and what comes back.
-pub fn tool_block(info: &ActionInfo) -> String {
-    let mut s = format!(
-        "- {}:\n        {}\n        Usage:\n        ```\n",
-        info.name, info.description
-    );
-    s.push_str(&format!(
-        "        Action: {}\n        Action Input: {{\n",
-        info.name
-    ));
-    for (i, arg) in info.usage.iter().enumerate() {
-        let sep = if i + 1 < info.usage.len() { "," } else { "" };
-        s.push_str(&format!(
-            "            \"{}\": [{}]{sep}\n",
-            arg.key, arg.description
-        ));
-    }
-    s.push_str(&format!(
-        "        }}\n        Observation: [{}]\n        ```\n",
-        info.return_value
-    ));
-    s
+pub fn tool_block(set: &PromptSet, info: &ActionInfo) -> String {
+    set.tool_block(info)
 }
 
-pub fn tool_blocks(infos: &[&ActionInfo]) -> String {
+pub fn tool_blocks(set: &PromptSet, infos: &[&ActionInfo]) -> String {
     infos
         .iter()
-        .map(|i| tool_block(i))
+        .map(|i| set.tool_block(i))
         .collect::<Vec<_>>()
-        .join("\n")
+        .join(&set.render("tool_separator.txt", &[]))
 }
 
 /// The research agent's response fields, in order.
-pub const RESEARCH_FIELDS: [&str; 6] = [
-    "Reflection",
-    "Research Plan and Status",
-    "Fact Check",
-    "Thought",
-    "Action",
-    "Action Input",
-];
-
-/// What the model should write under each field.
-pub fn field_description(field: &str) -> &'static str {
-    match field {
-        "Reflection" => "What the last observation tells you. If it shows an error, say what caused it and how you would find out more.",
-        "Research Plan and Status" => "The whole high-level plan, the status of each of its steps and the results confirmed so far. Mark what is new since your previous reply with **double asterisks**. If nothing changed, repeat the previous version word for word. Keep the high-level plan unless you decide to revise it, and say so when you do.",
-        "Fact Check" => "Every objective statement in the new parts of Research Plan and Status, each marked as a guess or as directly confirmed by an earlier observation (say which). A performance number counts as confirmed only once you have run the code that produced it.",
-        "Thought" => "What you are about to do, and why.",
-        "Action" => "The action to take: exactly one of the action names listed above.",
-        "Action Input" => "The input of the action: a valid JSON object with exactly the keys its usage shows.",
-        _ => "",
-    }
-}
+pub const RESEARCH_FIELDS: [&str; 6] = crate::prompts::FIELD_NAMES;
 
 /// The "reply in this format" part of a prompt.
-pub fn format_section(fields: &[&str]) -> String {
-    let mut s = String::from("Reply in exactly this format every time:\n");
+pub fn format_section(set: &PromptSet, fields: &[&str]) -> String {
+    let mut lines = String::new();
     for f in fields {
-        s.push_str(&format!("{f}: {}\n", field_description(f)));
+        lines.push_str(&set.render(
+            "format_field.txt",
+            &[("field", f), ("description", set.field_description(f))],
+        ));
+        lines.push('\n');
     }
-    s.push_str("Observation: \n```\nthe result of the action (you do not write this part)\n```\n");
-    s
+    set.render("format_section.txt", &[("fields", &lines)])
 }
 
 /// The research agent's opening prompt.
-pub fn research_prompt(tools: &[&ActionInfo], problem: &str, fields: &[&str]) -> String {
-    format!(
-        "You are a careful research assistant. These are the actions you can take:\n\
-         {tools}\n\
-         Research Problem: {problem}\n\n\
-         You know nothing about this problem yet. Keep to these instructions from start to finish:\n\
-         - Begin by making a high-level plan for solving the problem and record it in Research Plan and Status. You may revise it later.\n\
-         - Keep Research Plan and Status tidy: the high-level plan, the steps done and in progress, and short results with conclusions for each.\n\
-         - Record in Research Plan and Status only progress that earlier observations confirm.\n\
-         - Treat a performance number as known only after you have run the code that gives it.\n\
-         - Before changing anything, design how you will measure progress and measure the starting point (the baseline).\n\
-         - Work in straightforward steps; do not do more than the problem asks.\n\
-         - Before you draw a conclusion, point to the observation that supports it.\n\
-         - Do not try to install any new packages or libraries.\n\
-         - Use Final Answer once, and only when the goal is met and the result is saved where the problem asks.\n\n\
-         {format}",
-        tools = tool_blocks(tools),
-        problem = problem.trim_end(),
-        format = format_section(fields),
-    )
+pub fn research_prompt(
+    set: &PromptSet,
+    tools: &[&ActionInfo],
+    problem: &str,
+    fields: &[&str],
+) -> String {
+    opening(set, "research_prompt.txt", tools, problem, fields)
 }
 
 /// The lighter agents' opening prompt (the original base agent's).
-pub fn base_prompt(tools: &[&ActionInfo], problem: &str, fields: &[&str]) -> String {
-    format!(
-        "You are a research assistant. These are the actions you can take:\n\
-         {tools}\n\
-         Research Problem: {problem}\n\n\
-         {format}",
-        tools = tool_blocks(tools),
-        problem = problem.trim_end(),
-        format = format_section(fields),
+pub fn base_prompt(
+    set: &PromptSet,
+    tools: &[&ActionInfo],
+    problem: &str,
+    fields: &[&str],
+) -> String {
+    opening(set, "base_prompt.txt", tools, problem, fields)
+}
+
+fn opening(
+    set: &PromptSet,
+    file: &str,
+    tools: &[&ActionInfo],
+    problem: &str,
+    fields: &[&str],
+) -> String {
+    set.render(
+        file,
+        &[
+            ("tools", &tool_blocks(set, tools)),
+            ("problem", problem.trim_end()),
+            ("problem_raw", problem),
+            ("format", &format_section(set, fields)),
+        ],
     )
 }
 
 /// Said before the first steps (when no retrieved summary is shown).
-pub const BEGIN: &str = "\nNow begin.\n\n";
+pub fn begin(set: &PromptSet) -> String {
+    set.render("begin.txt", &[])
+}
 
 /// Appended to the prompt after an unusable reply.
-pub fn correction(why: &str, fields: &[&str]) -> String {
-    format!(
-        "\n\nYour last reply could not be used: {why}. Reply again and include every one of these entries, each on its own line starting with its label: {}.\n\n",
-        fields.join(", ")
+pub fn correction(set: &PromptSet, why: &str, fields: &[&str]) -> String {
+    set.render(
+        "correction.txt",
+        &[("why", why), ("fields", &fields.join(", "))],
+    )
+}
+
+/// Shown before the recent steps when a summary of the research log was
+/// retrieved.
+pub fn retrieval_context(set: &PromptSet, summary: &str, window: usize) -> String {
+    set.render(
+        "retrieval_context.txt",
+        &[("summary", summary), ("window", &window.to_string())],
     )
 }
 
 /// The observation when an Action Input could not be read.
-pub fn input_error(err: &str, info: &ActionInfo) -> String {
-    format!(
-        "ActionInputParsingError: {err}\n{}",
-        crate::env::invalid_input(info)
-    )
+pub fn input_error(set: &PromptSet, err: &str, info: &ActionInfo) -> String {
+    format!("{INPUT_ERROR_PREFIX}: {err}\n{}", set.invalid_input(info))
 }
 
 /// Prefix of the observation of an unreadable Action Input.
@@ -237,7 +213,7 @@ mod tests {
     #[test]
     fn a_tool_block_shows_name_keys_and_return_value() {
         let info = lookup("Edit Script (AI)").unwrap();
-        let b = tool_block(info);
+        let b = tool_block(&crate::prompts::default_set(), info);
         assert!(b.starts_with("- Edit Script (AI):\n"), "{b}");
         assert!(b.contains("Action: Edit Script (AI)\n"));
         for key in [
@@ -253,7 +229,12 @@ mod tests {
     #[test]
     fn research_prompt_has_problem_instructions_and_all_fields() {
         let tools = prompt_actions(&enabled(false), false, &[], &[]);
-        let p = research_prompt(&tools, "Make it better.\n", &RESEARCH_FIELDS);
+        let p = research_prompt(
+            &crate::prompts::default_set(),
+            &tools,
+            "Make it better.\n",
+            &RESEARCH_FIELDS,
+        );
         assert!(p.contains("Research Problem: Make it better.\n"));
         for f in RESEARCH_FIELDS {
             assert!(p.contains(&format!("\n{f}: ")), "{f}");

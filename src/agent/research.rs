@@ -49,7 +49,12 @@ impl ResearchAgent {
 
     fn run_loop(&mut self, env: &mut Environment) -> Result<String> {
         let tools = self.core.prompt_actions(env);
-        let initial = prompt::research_prompt(&tools, env.research_problem(), &self.core.fields);
+        let initial = prompt::research_prompt(
+            &self.core.opts.prompts,
+            &tools,
+            env.research_problem(),
+            &self.core.fields,
+        );
         self.core.start(env, initial, &tools)?;
         let max_steps = self.core.opts.agent_max_steps as usize;
         while !env.is_final() && self.core.state.curr_step < max_steps {
@@ -80,11 +85,13 @@ impl ResearchAgent {
                 .unwrap_or_default()
                 .to_string();
             let summary = env.execute(Action::new(RETRIEVAL, json!({ "current_plan": plan })))?;
-            text.push_str(&format!(
-                "\nHere is a summary of the relevant actions and observations so far:\n```\n{summary}\n```\nHere are the exact steps you took most recently (up to {window}):\n"
+            text.push_str(&prompt::retrieval_context(
+                &c.opts.prompts,
+                &summary,
+                window,
             ));
         } else if i <= window {
-            text.push_str(prompt::BEGIN);
+            text.push_str(&prompt::begin(&c.opts.prompts));
         }
         text.push_str(
             &c.state
@@ -120,7 +127,9 @@ impl ResearchAgent {
         };
         let printed = step.printed();
         let observation = match parsed {
-            Err(err) if info.name != FINAL_ANSWER => prompt::input_error(&err, info),
+            Err(err) if info.name != FINAL_ANSWER => {
+                prompt::input_error(&self.core.opts.prompts, &err, info)
+            }
             parsed => {
                 let args = match parsed {
                     Ok(map) => Value::Object(map),
@@ -155,6 +164,7 @@ impl ResearchAgent {
                 .dir()
                 .join(format!("step_{i}_summary_log.log"));
             let summary = summarize::step_summary(
+                &self.core.opts.prompts,
                 &self.core.models,
                 &printed,
                 &observation,
@@ -199,7 +209,7 @@ pub fn ask_until_usable(
                 ui::warn(format!("agent step {i}: unusable reply: {why}"));
                 core.log_rejected(i, &completion.text, &why)?;
                 if hint {
-                    text.push_str(&prompt::correction(&why, &core.fields));
+                    text.push_str(&prompt::correction(&core.opts.prompts, &why, &core.fields));
                 }
                 last = why;
             }

@@ -50,14 +50,19 @@ impl LiteAgent {
 
     fn run_loop(&mut self, env: &mut Environment) -> Result<String> {
         let tools = self.core.prompt_actions(env);
-        let initial = prompt::base_prompt(&tools, env.research_problem(), &self.core.fields);
+        let initial = prompt::base_prompt(
+            &self.core.opts.prompts,
+            &tools,
+            env.research_problem(),
+            &self.core.fields,
+        );
         self.core.start(env, initial, &tools)?;
         let max_steps = self.core.opts.agent_max_steps as usize;
         let window = self.core.opts.max_steps_in_context;
         while !env.is_final() && self.core.state.curr_step < max_steps {
             let i = self.core.state.curr_step;
             let mut text = self.core.state.initial_prompt.clone();
-            text.push_str(prompt::BEGIN);
+            text.push_str(&prompt::begin(&self.core.opts.prompts));
             text.push_str(&self.core.state.history_text(window, window));
             let reply = ask_until_usable(&self.core, env, i, &mut text, false)?;
             let fields = self.core.fields.clone();

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use crate::llm::{LlmError, Models, Request};
+use crate::prompts::PromptSet;
 
 /// Observations longer than this (in characters) are summarised.
 pub const SUMMARY_THRESHOLD: usize = 5000;
@@ -19,6 +20,7 @@ const SUMMARY_MAX_TOKENS: u32 = 2000;
 /// The observation as the agent keeps it: unchanged when short, else a
 /// summary made by the fast model (calls logged to `log_file`).
 pub fn shorten_observation(
+    set: &PromptSet,
     models: &Models,
     action_text: &str,
     observation: &str,
@@ -33,9 +35,14 @@ pub fn shorten_observation(
         let from = k * BLOCK_CHARS;
         let to = from + block.len();
         let text: String = block.iter().map(|(_, c)| c).collect();
-        let prompt = format!(
-            "{action_text}\n\nThe observation of this action is too long to show whole. Here is the part from character {from} to character {to}:\n```\n{text}\n```\n\
-             Summarise this part concisely and objectively. Keep every number, file name and error message that matters. Write nothing that the text does not support. Use this format:\n[Observation]: your summary"
+        let prompt = set.render(
+            "summarize_block.txt",
+            &[
+                ("action", action_text),
+                ("from", &from.to_string()),
+                ("to", &to.to_string()),
+                ("text", &text),
+            ],
         );
         summaries.push(fast(models, prompt, log_file)?);
     }
@@ -45,11 +52,16 @@ pub fn shorten_observation(
         let parts: String = summaries
             .iter()
             .enumerate()
-            .map(|(i, s)| format!("Part {}:\n{s}\n\n", i + 1))
+            .map(|(i, s)| {
+                set.render(
+                    "summarize_part.txt",
+                    &[("n", &(i + 1).to_string()), ("summary", s)],
+                )
+            })
             .collect();
-        let prompt = format!(
-            "{action_text}\n\nThe observation of this action was too long, so it was summarised in consecutive parts:\n{parts}\
-             Combine these into one concise, objective summary of the whole observation, keeping the numbers, file names and errors that matter. Use this format:\n[Observation]: your summary"
+        let prompt = set.render(
+            "summarize_merge.txt",
+            &[("action", action_text), ("parts", &parts)],
         );
         fast(models, prompt, log_file)?
     };
@@ -61,17 +73,16 @@ pub fn shorten_observation(
 /// observation lines. Up to `tries` attempts; "Too long to summarize."
 /// if none works (as the original).
 pub fn step_summary(
+    set: &PromptSet,
     models: &Models,
     printed_reply: &str,
     observation: &str,
     tries: u32,
     log_file: &Path,
 ) -> Result<String, LlmError> {
-    let prompt = format!(
-        "Here is one step of a research assistant's work: what it wrote, then what it observed.\n\
-         ```\n{printed_reply}\nObservation:\n{observation}\n```\n\
-         Summarise the step objectively and concisely, without guessing beyond the text, in exactly this format:\n\
-         [Reasoning]: what the assistant was thinking\n[Action]: what it did, with the inputs that matter\n[Observation]: what came back, with the numbers and errors that matter"
+    let prompt = set.render(
+        "step_summary.txt",
+        &[("reply", printed_reply), ("observation", observation)],
     );
     for _ in 0..tries.max(1) {
         match fast(models, prompt.clone(), log_file) {

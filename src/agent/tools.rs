@@ -137,7 +137,7 @@ impl ToolsAgent {
             let i = self.core.state.curr_step;
             let mut text = self.core.state.initial_prompt.clone();
             if i <= window {
-                text.push_str(prompt::BEGIN);
+                text.push_str(&prompt::begin(&self.core.opts.prompts));
             }
             text.push_str(
                 &self
@@ -213,7 +213,12 @@ impl ToolsAgent {
                 err,
                 note,
                 input,
-            } => (info, note, input, prompt::input_error(&err, info)),
+            } => (
+                info,
+                note,
+                input,
+                prompt::input_error(&self.core.opts.prompts, &err, info),
+            ),
             Decision::Act {
                 info,
                 args,

@@ -31,19 +31,24 @@ impl From<ToolChoiceArg> for ToolChoice {
 pub struct LlmArgs {
     /// Main model: gpt-*, o1*/o3*/o4*, claude-*, openai:<model>[@<base-url>],
     /// anthropic:<model>, scripted:<file>, replay:<run log dir>, human.
-    #[arg(long, value_name = "MODEL")]
+    /// (`--llm-name`, the original runner's flag, works too.)
+    #[arg(long, visible_alias = "llm-name", value_name = "MODEL")]
     pub llm: Option<String>,
 
     /// Model for summaries and Understand File (default: the main model).
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, visible_alias = "fast-llm-name", value_name = "MODEL")]
     pub fast_llm: Option<String>,
 
     /// Model for Edit Script (AI) (default: the main model).
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, visible_alias = "edit-script-llm-name", value_name = "MODEL")]
     pub edit_script_llm: Option<String>,
 
     /// Max tokens of an Edit Script reply.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(
+        long,
+        visible_alias = "edit-script-llm-max-tokens",
+        default_value_t = 4000
+    )]
     pub edit_script_max_tokens: u32,
 
     /// Max tokens of a main-model reply.

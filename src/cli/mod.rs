@@ -17,6 +17,7 @@ use mlab::ui;
 
 mod eval;
 mod llm;
+mod prompts;
 mod run;
 mod sandbox;
 
@@ -70,6 +71,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Send one tiny request to a model and print what came back.
     LlmCheck(LlmCheckArgs),
+    /// Prompt sets: import the original's words, export mlab's.
+    Prompts(prompts::PromptsArgs),
     /// Run one command the way the agent's code runs (sandbox, limits).
     #[command(hide = true)]
     SandboxExec(Box<SandboxExecArgs>),
@@ -202,6 +205,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => run_eval(&global, &args),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(args) => mlab::llm::check::run(&(&args).into()),
+        Command::Prompts(args) => prompts::run(&args),
         Command::SandboxExec(args) => mlab::sandbox::exec::run(&(*args).into()),
     }
 }

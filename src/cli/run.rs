@@ -194,11 +194,31 @@ pub struct RunArgs {
         num_args = 1..
     )]
     pub valid_format_entires: Vec<String>,
+
+    /// Folder of a prompt set to run with instead of mlab's own words (the
+    /// files of src/prompts/default, all of them; `mlab prompts
+    /// import-original` writes the paper's). run.json records its name and
+    /// hash.
+    #[arg(long, value_name = "DIR")]
+    #[serde(serialize_with = "super::llm::path_text")]
+    pub prompts: Option<PathBuf>,
+
+    #[command(flatten)]
+    #[serde(skip)]
+    pub original: OriginalOnlyArgs,
 }
 
 /// `--agent NAME`: ours or the original's class name.
 fn parse_agent(name: &str) -> anyhow::Result<AgentKind> {
-    name.parse()
+    match name {
+        "LangChainAgent" => anyhow::bail!(
+            "the original's LangChainAgent cannot run here: mlab does not include LangChain; use react (the original's ReasoningActionAgent) for a reason-then-act agent, or external with --agent-cmd to drive the run from your own LangChain program (docs/agent-protocol.md)"
+        ),
+        "AutoGPTAgent" => anyhow::bail!(
+            "the original's AutoGPTAgent cannot run here: it needs the Auto-GPT program, which mlab does not include; run it as --agent external with --agent-cmd (docs/agent-protocol.md), or use research"
+        ),
+        _ => name.parse(),
+    }
 }
 
 impl RunArgs {
@@ -238,6 +258,8 @@ impl RunArgs {
                     format_entries: self.valid_format_entires.clone(),
                     resume_agent_log: None,
                     tool_choice: self.llm.tool_choice.into(),
+                    // Loaded from --prompts by the run (`RunConfig::prompts`).
+                    prompts: mlab::prompts::default_set(),
                 },
             },
             llm: self.llm.config(Some(self.seed)),
@@ -245,6 +267,7 @@ impl RunArgs {
             mem_limit: self.sandbox.mem_limit,
             echo: global.verbose > 0,
             flags: self.recorded_flags(),
+            prompts: self.prompts.clone(),
             interrupt,
             adhoc: None,
             instruction: None,
@@ -301,6 +324,7 @@ pub fn read_problem_from_stdin() -> anyhow::Result<String> {
 /// `mlab run`: one run, a line on how it ended, and its exit code.
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Signals first: every thread started later inherits the blocked mask.
+    args.original.refuse()?;
     let instruction = if args.interactive {
         Some(signals::install_instruction_key()?)
     } else {
@@ -326,6 +350,29 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
         r if r.is_normal() => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     })
+}
+
+/// Flags of the original runner that mean nothing here; accepted so that
+/// run.sh-style scripts get a sentence saying why and what to use rather
+/// than "unexpected argument". (The original's other flags are accepted
+/// under their own names or as aliases of mlab's.)
+#[derive(Debug, Args, Default)]
+pub struct OriginalOnlyArgs {
+    /// The original's LangChain agent type (refused).
+    #[arg(long, hide = true, value_name = "TYPE")]
+    pub langchain_agent: Option<String>,
+}
+
+impl OriginalOnlyArgs {
+    /// Fails, naming what to use instead, when one of these flags is given.
+    pub fn refuse(&self) -> anyhow::Result<()> {
+        if let Some(t) = &self.langchain_agent {
+            anyhow::bail!(
+                "--langchain-agent {t}: mlab has no LangChain agent (the original's LangChainAgent drives a LangChain executor that mlab does not include), so the flag cannot apply; use --agent react for a reason-then-act agent with the same tools, or --agent external --agent-cmd '...' to drive the run from your own LangChain program (docs/agent-protocol.md)"
+            );
+        }
+        Ok(())
+    }
 }
 
 fn one_path_text<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
@@ -410,6 +457,7 @@ mod tests {
             "problem_file",
             "read_only",
             "eval_cmd",
+            "prompts",
         ];
         expected.sort();
         assert_eq!(keys, expected);

@@ -1,10 +1,12 @@
 //! The action table: the 17 actions an agent can take, defined once.
 //!
 //! Names and argument keys are the original MLAgentBench's, exactly, so that
-//! its agents, traces and analysis carry over. The descriptions, usage texts
-//! and return-value texts are ours. Agents render their prompts and their
-//! JSON-schema tools from this table; the environment dispatches on it and
-//! writes it into `trace.json` as `action_infos`. Behaviour lives in
+//! its agents, traces and analysis carry over. The texts (description, what
+//! each argument takes, what comes back) are not here: they are a prompt
+//! set's (`crate::prompts`, mlab's own in `src/prompts/default/actions.toml`),
+//! which fills them into a copy of this table. Agents render their prompts
+//! and their JSON-schema tools from that copy; the environment dispatches on
+//! it and writes it into `trace.json` as `action_infos`. Behaviour lives in
 //! `env/actions/`, not here.
 
 use serde::ser::{SerializeMap, SerializeStruct};
@@ -56,18 +58,18 @@ pub struct ActionInfo {
     pub family: Family,
 }
 
-const fn text(key: &'static str, description: &'static str) -> Arg {
+const fn text(key: &'static str) -> Arg {
     Arg {
         key,
-        description,
+        description: "",
         kind: ArgKind::Text,
     }
 }
 
-const fn int(key: &'static str, description: &'static str) -> Arg {
+const fn int(key: &'static str) -> Arg {
     Arg {
         key,
-        description,
+        description: "",
         kind: ArgKind::Integer,
     }
 }
@@ -94,16 +96,14 @@ pub const EDIT_SCRIPT_SEGMENT: &str = "Edit Script Segment (AI)";
 pub const REFLECTION: &str = "Reflection";
 pub const RETRIEVAL: &str = "Retrieval from Research Log";
 
-/// Every action, low-level ones first, in the original's order.
+/// Every action, low-level ones first, in the original's order, without
+/// texts (a prompt set fills them in: [`crate::prompts::PromptSet::actions`]).
 pub static ACTIONS: [ActionInfo; 17] = [
     ActionInfo {
         name: LIST_FILES,
-        description: "Show what a folder of the workspace contains.",
-        usage: &[text(
-            "dir_path",
-            "a folder path relative to the workspace; \".\" is the top folder",
-        )],
-        return_value: "One entry per line. Folders end with \"/\", executables with \"*\" and links with \"@\".",
+        description: "",
+        usage: &[text("dir_path")],
+        return_value: "",
         function: "list_files",
         is_primitive: true,
         uses_llm: false,
@@ -111,9 +111,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: READ_FILE,
-        description: "Return the whole text of a file in the workspace.",
-        usage: &[text("file_name", "a file path relative to the workspace")],
-        return_value: "The text of the file (very long files are shortened in the middle).",
+        description: "",
+        usage: &[text("file_name")],
+        return_value: "",
         function: "read_file",
         is_primitive: true,
         uses_llm: false,
@@ -121,12 +121,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: WRITE_FILE,
-        description: "Replace the text of a file in the workspace, creating it (and its folders) if needed.",
-        usage: &[
-            text("file_name", "a file path relative to the workspace"),
-            text("content", "the complete new text of the file"),
-        ],
-        return_value: "A line saying that the file was written.",
+        description: "",
+        usage: &[text("file_name"), text("content")],
+        return_value: "",
         function: "write_file",
         is_primitive: true,
         uses_llm: false,
@@ -134,12 +131,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: APPEND_FILE,
-        description: "Add text at the end of a file in the workspace, creating it if needed.",
-        usage: &[
-            text("file_name", "a file path relative to the workspace"),
-            text("content", "the text to add at the end"),
-        ],
-        return_value: "A line saying that the text was appended.",
+        description: "",
+        usage: &[text("file_name"), text("content")],
+        return_value: "",
         function: "append_file",
         is_primitive: true,
         uses_llm: false,
@@ -147,12 +141,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: COPY_FILE,
-        description: "Duplicate a file of the workspace under another path, for example to keep a version of a script before changing it.",
-        usage: &[
-            text("source", "path of the existing file, relative to the workspace"),
-            text("destination", "path of the new copy, relative to the workspace"),
-        ],
-        return_value: "A line saying where the file was copied.",
+        description: "",
+        usage: &[text("source"), text("destination")],
+        return_value: "",
         function: "copy_file",
         is_primitive: true,
         uses_llm: false,
@@ -160,9 +151,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: UNDO_EDIT_SCRIPT,
-        description: "Put a script back the way it was before its most recent Edit Script (AI) or Edit Script Segment (AI).",
-        usage: &[text("script_name", "path of the edited script, relative to the workspace")],
-        return_value: "The text of the script after the edit was taken back, or a note that there was nothing to take back.",
+        description: "",
+        usage: &[text("script_name")],
+        return_value: "",
         function: "undo_edit_script",
         is_primitive: true,
         uses_llm: false,
@@ -170,9 +161,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: EXECUTE_SCRIPT,
-        description: "Run a Python script of the workspace with `python -u`, inside the workspace folder.",
-        usage: &[text("script_name", "path of the script, relative to the workspace (e.g. train.py)")],
-        return_value: "What the script printed: its standard output, or its error output when it failed. Long output is shortened in the middle.",
+        description: "",
+        usage: &[text("script_name")],
+        return_value: "",
         function: "execute_script",
         is_primitive: true,
         uses_llm: false,
@@ -180,9 +171,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: PYTHON_REPL,
-        description: "Run a few lines of Python in a session that keeps its variables from one call to the next; the current folder is the workspace.",
-        usage: &[text("command", "the Python code to run")],
-        return_value: "What the code printed, or the error it raised.",
+        description: "",
+        usage: &[text("command")],
+        return_value: "",
         function: "python_repl",
         is_primitive: true,
         uses_llm: false,
@@ -190,9 +181,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: REQUEST_HELP,
-        description: "Ask the person supervising this run a question and wait for their reply.",
-        usage: &[text("request", "what you need help with, stated so a person can act on it")],
-        return_value: "The person's reply.",
+        description: "",
+        usage: &[text("request")],
+        return_value: "",
         function: "request_help",
         is_primitive: true,
         uses_llm: false,
@@ -200,9 +191,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: FINAL_ANSWER,
-        description: "Finish the task. Use it once, when the goal is met and the result is saved where the task asks for it.",
-        usage: &[text("final_answer", "what you achieved and where the result is")],
-        return_value: "Nothing; the run ends.",
+        description: "",
+        usage: &[text("final_answer")],
+        return_value: "",
         function: "<lambda>",
         is_primitive: true,
         uses_llm: false,
@@ -210,12 +201,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: UNDERSTAND_FILE,
-        description: "Have a helper model read a whole file and report on what you ask about, so you need not read it all yourself.",
-        usage: &[
-            text("file_name", "a file path relative to the workspace"),
-            text("things_to_look_for", "precisely what to find or summarise in the file"),
-        ],
-        return_value: "A description of what was found, with the relevant lines cited.",
+        description: "",
+        usage: &[text("file_name"), text("things_to_look_for")],
+        return_value: "",
         function: "understand_file",
         is_primitive: false,
         uses_llm: true,
@@ -223,9 +211,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: APPEND_SUMMARY,
-        description: "Add a note to research_log.log, the running record of this research.",
-        usage: &[text("content", "the note to add")],
-        return_value: "A line saying that the note was added.",
+        description: "",
+        usage: &[text("content")],
+        return_value: "",
         function: "append_to_research_log",
         is_primitive: false,
         uses_llm: false,
@@ -233,13 +221,13 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: INSPECT_SCRIPT_LINES,
-        description: "Show a range of lines of a script (at most 100 lines at a time).",
+        description: "",
         usage: &[
-            text("script_name", "path of the script, relative to the workspace"),
-            int("start_line_number", "the first line to show, counting from 1"),
-            int("end_line_number", "the last line to show"),
+            text("script_name"),
+            int("start_line_number"),
+            int("end_line_number"),
         ],
-        return_value: "The lines asked for, with the script's total number of lines.",
+        return_value: "",
         function: "inspect_script_lines",
         is_primitive: false,
         uses_llm: false,
@@ -247,13 +235,13 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: EDIT_SCRIPT,
-        description: "Have a helper model rewrite a script by following your instruction. The old version is kept for Undo Edit Script. A missing script starts out empty.",
+        description: "",
         usage: &[
-            text("script_name", "path of the script to change, relative to the workspace"),
-            text("edit_instruction", "the change to make, described precisely, step by step"),
-            text("save_name", "path where the changed script is saved"),
+            text("script_name"),
+            text("edit_instruction"),
+            text("save_name"),
         ],
-        return_value: "The unified diff between the old and the new script; check that the change is the one you meant.",
+        return_value: "",
         function: "edit_script",
         is_primitive: false,
         uses_llm: true,
@@ -261,15 +249,15 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: EDIT_SCRIPT_SEGMENT,
-        description: "Like Edit Script (AI), but the helper model sees and rewrites only a range of lines; the rest of the script stays as it is.",
+        description: "",
         usage: &[
-            text("script_name", "path of the script to change, relative to the workspace"),
-            int("start_line_number", "the first line of the range, counting from 1"),
-            int("end_line_number", "the last line of the range"),
-            text("edit_instruction", "the change to make, described precisely, step by step"),
-            text("save_name", "path where the changed script is saved"),
+            text("script_name"),
+            int("start_line_number"),
+            int("end_line_number"),
+            text("edit_instruction"),
+            text("save_name"),
         ],
-        return_value: "The unified diff between the old and the new script; check that the change is the one you meant.",
+        return_value: "",
         function: "edit_script_lines",
         is_primitive: false,
         uses_llm: true,
@@ -277,9 +265,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: REFLECTION,
-        description: "Have a helper model think over the research so far, as recorded in research_log.log.",
-        usage: &[text("things_to_reflect_on", "what to think about, e.g. why a result is poor and what to try next")],
-        return_value: "The reflection.",
+        description: "",
+        usage: &[text("things_to_reflect_on")],
+        return_value: "",
         function: "reflection",
         is_primitive: false,
         uses_llm: true,
@@ -287,9 +275,9 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
     ActionInfo {
         name: RETRIEVAL,
-        description: "Have a helper model pick out of research_log.log what matters for the current plan.",
-        usage: &[text("current_plan", "the plan you are following now")],
-        return_value: "The parts of the research log that bear on the plan, summarised.",
+        description: "",
+        usage: &[text("current_plan")],
+        return_value: "",
         function: "retrieval_from_research_log",
         is_primitive: false,
         uses_llm: true,
@@ -297,15 +285,21 @@ pub static ACTIONS: [ActionInfo; 17] = [
     },
 ];
 
-/// The action called `name`, if there is one.
+/// The action called `name`, with mlab's own texts, if there is one.
 pub fn lookup(name: &str) -> Option<&'static ActionInfo> {
-    ACTIONS.iter().find(|a| a.name == name)
+    crate::prompts::default_set().action(name)
 }
 
-/// The actions a run offers: all of them, but Request Help only when a
-/// person is there to answer (`--interactive`), as in the original.
+/// The actions a run offers, with mlab's own texts (see [`offered`]).
 pub fn enabled(interactive: bool) -> Vec<&'static ActionInfo> {
-    ACTIONS
+    offered(crate::prompts::default_set().actions(), interactive)
+}
+
+/// The actions a run offers out of a prompt set's table: all of them, but
+/// Request Help only when a person is there to answer (`--interactive`),
+/// as in the original.
+pub fn offered(table: &'static [ActionInfo], interactive: bool) -> Vec<&'static ActionInfo> {
+    table
         .iter()
         .filter(|a| interactive || a.name != REQUEST_HELP)
         .collect()
@@ -331,21 +325,6 @@ impl ActionInfo {
             "properties": props,
             "required": required,
         })
-    }
-
-    /// The usage as a JSON object text, keys in order, each mapped to its
-    /// description in brackets (how the original shows an action's input).
-    pub fn usage_text(&self) -> String {
-        let mut s = String::from("{\n");
-        for (i, arg) in self.usage.iter().enumerate() {
-            let sep = if i + 1 < self.usage.len() { "," } else { "" };
-            s.push_str(&format!(
-                "    \"{}\": [{}]{sep}\n",
-                arg.key, arg.description
-            ));
-        }
-        s.push('}');
-        s
     }
 }
 

@@ -170,6 +170,9 @@ pub struct EnvConfig {
     /// Echo script output to mlab's stderr as well as to the run's log.
     pub echo: bool,
     pub resume: Option<ResumeFrom>,
+    /// The prompt set whose action texts the run shows (trace.json's
+    /// `action_infos`, the invalid-input message).
+    pub prompts: Arc<crate::prompts::PromptSet>,
 }
 
 pub struct Environment {
@@ -196,6 +199,7 @@ pub struct Environment {
     repl: Arc<Mutex<Option<actions::repl::Repl>>>,
     interactive: bool,
     interrupt: Arc<AtomicBool>,
+    prompts: Arc<crate::prompts::PromptSet>,
     finished: bool,
     /// Hashes of the read-only files taken at the start (see `finish`).
     tamper: Vec<tamper::Baseline>,
@@ -238,7 +242,7 @@ impl Environment {
         }
         store.prime(&ws)?;
 
-        let infos = catalog::enabled(cfg.interactive);
+        let infos = catalog::offered(cfg.prompts.actions(), cfg.interactive);
         let mut trace = Trace::new(infos.clone(), research_problem.clone());
         let mut events = EventLog::open(&env_log.join("events.jsonl"))?;
         events.append(&Event::Start {
@@ -318,6 +322,7 @@ impl Environment {
             exec: Arc::new(exec),
             repl: Arc::new(Mutex::new(None)),
             interactive: cfg.interactive,
+            prompts: cfg.prompts.clone(),
             interrupt: cfg.interrupt,
             finished: false,
             tamper,
@@ -544,7 +549,7 @@ impl Environment {
             );
         };
         let Some(args) = action.args.as_object() else {
-            return (invalid_input(info), None);
+            return (self.prompts.invalid_input(info), None);
         };
         let remaining = self.max_time.saturating_sub(self.started.elapsed());
         let timeout = match self.exec_timeout {
@@ -610,7 +615,10 @@ impl Environment {
         match result {
             Ok(obs) => (obs, None),
             Err(ActionError::Env { msg, .. }) => (format!("EnvError: {msg}"), None),
-            Err(ActionError::Invalid) => (format!("EnvError: {}", invalid_input(info)), None),
+            Err(ActionError::Invalid) => (
+                format!("EnvError: {}", self.prompts.invalid_input(info)),
+                None,
+            ),
             Err(ActionError::TooLong) => ("EnvError: too long input for the tool".into(), None),
             Err(ActionError::Llm(e)) => {
                 let obs = format!("LLMError: {e}");
@@ -860,15 +868,6 @@ impl ActionJob {
         drop(repl);
         (result, low)
     }
-}
-
-/// The text shown when an action's input is not what its usage asks for.
-pub fn invalid_input(info: &ActionInfo) -> String {
-    format!(
-        "The input for {} must be a JSON object with exactly these entries (check for a missing comma between entries, and do not use triple quotes, which JSON does not allow):\n{}",
-        info.name,
-        info.usage_text()
-    )
 }
 
 fn absolute(p: &Path) -> PathBuf {

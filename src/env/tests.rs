@@ -78,6 +78,7 @@ impl Setup {
             interrupt: Arc::new(AtomicBool::new(false)),
             echo: false,
             resume: self.resume.clone(),
+            prompts: crate::prompts::default_set(),
         })
         .unwrap()
     }

@@ -75,6 +75,8 @@ pub struct RunConfig {
     /// Set to ask the run to stop (Ctrl-C): the flag of
     /// [`signals::install`], or one of the caller's own.
     pub interrupt: Arc<AtomicBool>,
+    /// The prompt set's folder (`--prompts`); None: mlab's own set.
+    pub prompts: Option<PathBuf>,
     /// run.json's `flags`: what the caller ran with, by flag name (the
     /// front end records every flag of `mlab run`; other callers what they
     /// like, `Value::Null` included).
@@ -115,6 +117,12 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
         }
     };
     args.agent.options.resume_agent_log = args.resume.as_ref().map(|d| d.join("agent_log"));
+    // Before the agent is checked: the checked agent keeps its options.
+    let prompts = match &args.prompts {
+        Some(dir) => Arc::new(crate::prompts::PromptSet::load(dir)?),
+        None => crate::prompts::default_set(),
+    };
+    args.agent.options.prompts = prompts.clone();
     let checked_agent = agent::check(&args.agent, args.llm.llm.is_some())?;
     let agent_name = checked_agent.kind().as_str();
     check_limits(&args)?;
@@ -185,6 +193,8 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
     if let Some(a) = &adhoc {
         record.adhoc = Some(crate::task::adhoc::record(&task, a));
     }
+    let named = (args.llm.config_name.as_deref()).is_some_and(|n| !n.trim().is_empty());
+    record.set_prompts(&prompts, named);
     keep_previous_record(&args.log_dir)?;
     record.write(&args.log_dir)?;
     if let Some(a) = &task.adhoc {
@@ -224,6 +234,7 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
         interrupt: interrupt.clone(),
         echo: args.echo,
         resume,
+        prompts,
     };
     let mut env = match Environment::start(cfg) {
         Ok(env) => env,

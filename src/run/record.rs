@@ -64,6 +64,11 @@ pub struct RunRecord {
     /// --dir`); absent for task runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adhoc: Option<crate::task::adhoc::Record>,
+    /// The prompt set's name (`--prompts`; "mlab" for mlab's own). Absent
+    /// from runs of an mlab before prompt sets, which used mlab's own.
+    pub prompt_set: Option<String>,
+    /// SHA-256 of the prompt set's files (`crate::prompts::PromptSet::hash`).
+    pub prompt_set_hash: Option<String>,
 }
 
 impl RunRecord {
@@ -89,6 +94,20 @@ impl RunRecord {
             config: crate::llm::config_identity(agent, &args.llm),
             llm_calls: 0,
             adhoc: None,
+            prompt_set: None,
+            prompt_set_hash: None,
+        }
+    }
+
+    /// Records the prompt set; one that is not word for word mlab's own
+    /// becomes part of the configuration's identity (unless the user named
+    /// the configuration), so that eval never mixes runs with different
+    /// prompts.
+    pub fn set_prompts(&mut self, set: &crate::prompts::PromptSet, named_config: bool) {
+        self.prompt_set = Some(set.name().to_string());
+        self.prompt_set_hash = Some(set.hash().to_string());
+        if !set.is_default() && !named_config {
+            self.config = format!("{} [prompts {}]", self.config, set.name());
         }
     }
 
@@ -173,6 +192,8 @@ mod tests {
                 "llm",
                 "llm_calls",
                 "mlab_version",
+                "prompt_set",
+                "prompt_set_hash",
                 "sandbox",
                 "seed",
                 "start_time",
@@ -210,5 +231,52 @@ mod tests {
         std::fs::write(&p, r#"{"exit_reason": "final_ans"#).unwrap();
         let e = format!("{:#}", RunRecord::read(&p).unwrap_err());
         assert!(e.contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn a_run_json_without_a_prompt_set_reads_as_none_and_a_changed_set_joins_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        std::fs::write(
+            &path,
+            r#"{"task": "toy", "config": "research (openai gpt-4o)"}"#,
+        )
+        .unwrap();
+        let old = RunRecord::read(&path).unwrap();
+        assert_eq!(old.prompt_set, None);
+        assert_eq!(old.prompt_set_hash, None);
+
+        let mut r = RunRecord {
+            config: "research (openai gpt-4o)".into(),
+            ..RunRecord::default()
+        };
+        r.set_prompts(&crate::prompts::default_set(), false);
+        assert_eq!(r.prompt_set.as_deref(), Some("mlab"));
+        assert_eq!(r.config, "research (openai gpt-4o)");
+
+        let mut files = std::collections::BTreeMap::new();
+        let default = crate::prompts::default_set();
+        for (f, _) in crate::prompts::FILES {
+            let text = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("src/prompts/default")
+                    .join(f),
+            )
+            .unwrap();
+            files.insert(f.to_string(), text);
+        }
+        files.insert("begin.txt".into(), "Start now.\n".into());
+        let other = crate::prompts::PromptSet::from_files("paper", files).unwrap();
+        r.set_prompts(&other, false);
+        assert_eq!(r.config, "research (openai gpt-4o) [prompts paper]");
+        assert_eq!(r.prompt_set_hash.as_deref(), Some(other.hash()));
+        assert_ne!(other.hash(), default.hash());
+        // A configuration the user named keeps its name.
+        let mut named = RunRecord {
+            config: "mine".into(),
+            ..RunRecord::default()
+        };
+        named.set_prompts(&other, true);
+        assert_eq!(named.config, "mine");
     }
 }
