@@ -52,7 +52,7 @@ use summary::{RunStats, TaskFacts};
 
 pub use compare::{Comparison, Side, TaskComparison};
 pub use result::{EvalError, RunResult};
-pub use stats::{Estimate, PairedDiff, Rate};
+pub use stats::{bootstrap_ci, permutation_p, wilson, Estimate, PairedDiff, Rate};
 pub use summary::{config_label, BaselineSource, Group, Usage};
 
 /// What to evaluate, and how. Plain data: the front end builds it from the
