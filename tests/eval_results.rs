@@ -48,7 +48,11 @@ fn mlab_task(bench: &Path, name: &str, direction: &str, extra: &str) {
 /// An mlab run whose final snapshot submits `last` (None: no final
 /// snapshot) after intermediate snapshots submitting `steps`.
 fn mlab_run(dir: &Path, task: &str, config: &str, seed: u64, steps: &[&str], last: Option<&str>) {
-    let agent = if config == "baseline" { "baseline" } else { "research" };
+    let agent = if config == "baseline" {
+        "baseline"
+    } else {
+        "research"
+    };
     let run_json = json!({
         "mlab_version": "0.1.0", "task": task, "agent": agent, "config": config,
         "llm": if agent == "baseline" { Value::Null } else { json!({"main": "m", "fast": "m", "edit": "m"}) },
@@ -114,7 +118,10 @@ fn read(p: &Path) -> Value {
 }
 
 fn key(logs: &Path, rel: &str) -> String {
-    logs.join(rel).join("env_log/trace.json").display().to_string()
+    logs.join(rel)
+        .join("env_log/trace.json")
+        .display()
+        .to_string()
 }
 
 fn run_python(code: &str, args: &[&Path]) -> Output {
@@ -134,8 +141,22 @@ fn eval_json_is_the_originals_layout_and_its_analysis_reads_it() {
     let bench = tempfile::tempdir().unwrap();
     mlab_task(bench.path(), "toy", "higher", "");
     let logs = tempfile::tempdir().unwrap();
-    mlab_run(&logs.path().join("exp/a"), "toy", "research (m)", 1, &["0.25", "none"], Some("0.5"));
-    mlab_run(&logs.path().join("exp/b"), "toy", "research (m)", 2, &["0.75"], Some("0.125"));
+    mlab_run(
+        &logs.path().join("exp/a"),
+        "toy",
+        "research (m)",
+        1,
+        &["0.25", "none"],
+        Some("0.5"),
+    );
+    mlab_run(
+        &logs.path().join("exp/b"),
+        "toy",
+        "research (m)",
+        2,
+        &["0.75"],
+        Some("0.125"),
+    );
     let out = eval(bench.path(), logs.path(), &["--eval-intermediate"]);
     ok(&out);
 
@@ -148,7 +169,10 @@ fn eval_json_is_the_originals_layout_and_its_analysis_reads_it() {
     }
     let doc = read(&results);
     let top: Vec<&String> = doc.as_object().unwrap().keys().collect();
-    assert_eq!(top, [&key(logs.path(), "exp/a"), &key(logs.path(), "exp/b")]);
+    assert_eq!(
+        top,
+        [&key(logs.path(), "exp/a"), &key(logs.path(), "exp/b")]
+    );
     assert!(read(&summary)["summary"].is_array());
 
     // The original's analysis loop: every top-level entry is one run, and
@@ -204,9 +228,20 @@ fn scores_keep_every_digit_from_eval_py_to_the_files() {
     mlab_task(bench.path(), "toy", "higher", "");
     let logs = tempfile::tempdir().unwrap();
     // Each loses its last digit through a parser without exact round-trip.
-    let values = ["0.046271324157714844", "0.8973214285714286", "0.30000000000000004"];
+    let values = [
+        "0.046271324157714844",
+        "0.8973214285714286",
+        "0.30000000000000004",
+    ];
     for (i, v) in values.iter().enumerate() {
-        mlab_run(&logs.path().join(format!("r{i}")), "toy", "research (m)", 1, &[], Some(v));
+        mlab_run(
+            &logs.path().join(format!("r{i}")),
+            "toy",
+            "research (m)",
+            1,
+            &[],
+            Some(v),
+        );
     }
     for pass in ["scored", "cached"] {
         let out = eval(bench.path(), logs.path(), &[]);
@@ -216,8 +251,14 @@ fn scores_keep_every_digit_from_eval_py_to_the_files() {
         for (i, v) in values.iter().enumerate() {
             let e = &doc[key(logs.path(), &format!("r{i}"))];
             assert_eq!(e["final_score"].to_string(), *v, "{pass}");
-            assert_eq!(e["final_score"].as_f64().unwrap(), v.parse::<f64>().unwrap());
-            assert!(raw.contains(&format!("\"final_score\": {v}")), "{pass}: {raw}");
+            assert_eq!(
+                e["final_score"].as_f64().unwrap(),
+                v.parse::<f64>().unwrap()
+            );
+            assert!(
+                raw.contains(&format!("\"final_score\": {v}")),
+                "{pass}: {raw}"
+            );
         }
     }
 }
@@ -231,11 +272,22 @@ fn a_failed_step_is_the_worst_value_and_never_a_success() {
     mlab_task(bench.path(), "low", "lower", "baseline = 10.0\n");
     let logs = tempfile::tempdir().unwrap();
     // Step 0 cannot be scored; the final score 12 is worse than 10.
-    mlab_run(&logs.path().join("r"), "low", "research (m)", 1, &["none"], Some("12"));
+    mlab_run(
+        &logs.path().join("r"),
+        "low",
+        "research (m)",
+        1,
+        &["none"],
+        Some("12"),
+    );
     let out = eval(bench.path(), logs.path(), &["--eval-intermediate"]);
     ok(&out);
     let e = &read(&logs.path().join("eval.json"))[key(logs.path(), "r")];
-    assert_eq!(e["score"], json!([f64::MAX, 12.0]), "0 would be a perfect error");
+    assert_eq!(
+        e["score"],
+        json!([f64::MAX, 12.0]),
+        "0 would be a perfect error"
+    );
     assert_eq!(e["step_scores"], json!([null]));
     assert_eq!(e["best_score"], json!(12.0));
     let g = &read(&logs.path().join("eval_summary.json"))["summary"][0];
@@ -272,8 +324,16 @@ fn an_original_layout_task_reading_other_files_gets_no_stale_score() {
         let out = eval(bench.path(), logs.path(), &[]);
         ok(&out);
         let doc = read(&logs.path().join("eval.json"));
-        assert_eq!(doc[key(logs.path(), "exp/ckpt/1")]["final_score"], json!(0.1), "{pass}");
-        assert_eq!(doc[key(logs.path(), "exp/ckpt/2")]["final_score"], json!(0.9), "{pass}");
+        assert_eq!(
+            doc[key(logs.path(), "exp/ckpt/1")]["final_score"],
+            json!(0.1),
+            "{pass}"
+        );
+        assert_eq!(
+            doc[key(logs.path(), "exp/ckpt/2")]["final_score"],
+            json!(0.9),
+            "{pass}"
+        );
     }
 }
 
@@ -283,35 +343,80 @@ fn baseline_comes_from_the_flag_then_baseline_runs_then_task_toml_and_is_named()
         return;
     }
     let bench = tempfile::tempdir().unwrap();
-    mlab_task(bench.path(), "toy", "higher", "baseline = 0.8\npaper_baseline = 0.3\n");
+    mlab_task(
+        bench.path(),
+        "toy",
+        "higher",
+        "baseline = 0.8\npaper_baseline = 0.3\n",
+    );
     let logs = tempfile::tempdir().unwrap();
-    mlab_run(&logs.path().join("a1"), "toy", "research (m)", 1, &[], Some("0.9"));
+    mlab_run(
+        &logs.path().join("a1"),
+        "toy",
+        "research (m)",
+        1,
+        &[],
+        Some("0.9"),
+    );
     let summary = |extra: &[&str]| {
         let out = eval(bench.path(), logs.path(), extra);
         ok(&out);
-        (read(&logs.path().join("eval_summary.json"))["summary"].clone(), text(&out.stdout))
+        (
+            read(&logs.path().join("eval_summary.json"))["summary"].clone(),
+            text(&out.stdout),
+        )
     };
     let (s, stdout) = summary(&[]);
     assert_eq!(s[0]["baseline_source"], json!("task_toml"));
-    assert!(stdout.contains("baseline of toy: 0.8 (task.toml baseline (measured))"), "{stdout}");
+    assert!(
+        stdout.contains("baseline of toy: 0.8 (task.toml baseline (measured))"),
+        "{stdout}"
+    );
     // 0.9 is +12.5% over 0.8: one success of one, honestly uncertain.
     assert_eq!(s[0]["success_rate"]["10"]["k"], json!(1));
     assert!(stdout.contains("1/1 100% [21-100%]"), "{stdout}");
     assert!(stdout.contains("(n=1, no interval)"), "{stdout}");
 
-    mlab_run(&logs.path().join("b1"), "toy", "baseline", 1, &[], Some("0.7"));
+    mlab_run(
+        &logs.path().join("b1"),
+        "toy",
+        "baseline",
+        1,
+        &[],
+        Some("0.7"),
+    );
     let (s, stdout) = summary(&[]);
-    let base = s.as_array().unwrap().iter().find(|g| g["config"] == "baseline").unwrap();
-    let agent = s.as_array().unwrap().iter().find(|g| g["config"] != "baseline").unwrap();
+    let base = s
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["config"] == "baseline")
+        .unwrap();
+    let agent = s
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["config"] != "baseline")
+        .unwrap();
     assert_eq!(agent["baseline_source"], json!("baseline_runs"));
     assert_eq!(agent["baseline"], json!(0.7));
-    assert_eq!(base["success_rate"], Value::Null, "never a success against itself");
-    assert!(stdout.contains("mean of 1 baseline-agent run(s)"), "{stdout}");
+    assert_eq!(
+        base["success_rate"],
+        Value::Null,
+        "never a success against itself"
+    );
+    assert!(
+        stdout.contains("mean of 1 baseline-agent run(s)"),
+        "{stdout}"
+    );
 
     let (s, stdout) = summary(&["--baseline", "toy=0.85"]);
     assert_eq!(s[0]["baseline_source"], json!("flag"));
     assert_eq!(s[0]["baseline"], json!(0.85));
-    assert!(stdout.contains("baseline of toy: 0.85 (--baseline)"), "{stdout}");
+    assert!(
+        stdout.contains("baseline of toy: 0.85 (--baseline)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -324,8 +429,22 @@ fn compare_pairs_two_configurations_by_task_and_seed() {
     let logs = tempfile::tempdir().unwrap();
     // Seeds 1..4. A: 0.5, 0.6, 0.5, 0.5 (1 success); B: 0.6 on all (4).
     for (seed, a) in [(1, "0.5"), (2, "0.6"), (3, "0.5"), (4, "0.5")] {
-        mlab_run(&logs.path().join(format!("a{seed}")), "toy", "A", seed, &[], Some(a));
-        mlab_run(&logs.path().join(format!("b{}", 5 - seed)), "toy", "B", seed, &[], Some("0.6"));
+        mlab_run(
+            &logs.path().join(format!("a{seed}")),
+            "toy",
+            "A",
+            seed,
+            &[],
+            Some(a),
+        );
+        mlab_run(
+            &logs.path().join(format!("b{}", 5 - seed)),
+            "toy",
+            "B",
+            seed,
+            &[],
+            Some("0.6"),
+        );
     }
     let out = eval(bench.path(), logs.path(), &["--compare", "A", "B"]);
     ok(&out);
@@ -343,7 +462,10 @@ fn compare_pairs_two_configurations_by_task_and_seed() {
     assert!((imp - 0.15).abs() < 1e-9, "{imp}");
     assert_eq!(c["overall"]["pairs"], json!(4));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("+75% [") && stdout.contains("p=0.25"), "{stdout}");
+    assert!(
+        stdout.contains("+75% [") && stdout.contains("p=0.25"),
+        "{stdout}"
+    );
 
     let out = eval(bench.path(), logs.path(), &["--compare", "A", "C"]);
     assert!(!out.status.success());
@@ -359,10 +481,13 @@ fn the_default_summary_fits_100_columns_and_wide_shows_more() {
     let long_task = "a-task-with-a-rather-long-name-for-a-terminal";
     mlab_task(bench.path(), long_task, "higher", "baseline = 0.5\n");
     let logs = tempfile::tempdir().unwrap();
-    let config = "research (anthropic:claude-3-5-haiku-latest; fast anthropic:claude-3-5-haiku-latest)";
+    let config =
+        "research (anthropic:claude-3-5-haiku-latest; fast anthropic:claude-3-5-haiku-latest)";
     for i in 0..3 {
         mlab_run(
-            &logs.path().join(format!("some/deeply/nested/experiment/folder/run-{i}")),
+            &logs
+                .path()
+                .join(format!("some/deeply/nested/experiment/folder/run-{i}")),
             long_task,
             config,
             i,
@@ -374,17 +499,36 @@ fn the_default_summary_fits_100_columns_and_wide_shows_more() {
     ok(&out);
     let stdout = text(&out.stdout);
     for line in stdout.lines() {
-        assert!(line.chars().count() <= 100, "{} columns: {line}", line.chars().count());
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
     }
-    for column in ["task", "config", "runs", "success >10%", "mean final", "cost", "tokens", "time"] {
+    for column in [
+        "task",
+        "config",
+        "runs",
+        "success >10%",
+        "mean final",
+        "cost",
+        "tokens",
+        "time",
+    ] {
         assert!(stdout.contains(column), "{column}: {stdout}");
     }
-    assert!(stdout.contains("$0.02") && stdout.contains("1.2k") && stdout.contains("1.5m"), "{stdout}");
+    assert!(
+        stdout.contains("$0.02") && stdout.contains("1.2k") && stdout.contains("1.5m"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("http"), "{stdout}");
     let out = eval(bench.path(), logs.path(), &["--wide"]);
     ok(&out);
     let wide = text(&out.stdout);
-    assert!(wide.contains(config) && wide.contains("avg improvement"), "{wide}");
+    assert!(
+        wide.contains(config) && wide.contains("avg improvement"),
+        "{wide}"
+    );
 }
 
 /// The interval arithmetic against scipy, in the task venv.
@@ -435,7 +579,11 @@ print(json.dumps(out))
     // One-sample sign flips: scipy enumerates all 2^8 exactly, as we do.
     let (p, exact) = permutation_p(&diffs, 1);
     assert!(exact);
-    assert!((p - sp["perm"].as_f64().unwrap()).abs() < 1e-12, "{p} vs {}", sp["perm"]);
+    assert!(
+        (p - sp["perm"].as_f64().unwrap()).abs() < 1e-12,
+        "{p} vs {}",
+        sp["perm"]
+    );
     // Bootstraps draw differently; with 10,000 resamples the percentiles
     // agree to within a few hundredths.
     let ours = bootstrap_ci(&xs, 1).unwrap();
@@ -444,4 +592,3 @@ print(json.dumps(out))
         assert!((ours[j] - t).abs() < 0.03, "{ours:?} vs {}", sp["boot"]);
     }
 }
-

@@ -118,9 +118,16 @@ fn parse_baselines(given: &[String]) -> Result<BTreeMap<Option<String>, f64>> {
             Some((t, v)) => (Some(t.trim().to_string()), v),
             None => (None, g.as_str()),
         };
-        let v: f64 = value.trim().parse().ok().filter(|v: &f64| v.is_finite()).with_context(|| {
-            format!("--baseline {g:?}: give a number, or TASK=NUMBER (e.g. --baseline digits=0.79)")
-        })?;
+        let v: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .with_context(|| {
+                format!(
+                    "--baseline {g:?}: give a number, or TASK=NUMBER (e.g. --baseline digits=0.79)"
+                )
+            })?;
         if out.insert(task.clone(), v).is_some() {
             bail!(
                 "--baseline is given twice for {}",
@@ -189,19 +196,40 @@ fn print_report(report: &eval::EvalReport, wide: bool) {
         .iter()
         .map(|r| run_row(&r.folder, &r.result))
         .collect();
-    let header = ["run", "task", "config", "final score", "best", "steps", "exit"];
+    let header = [
+        "run",
+        "task",
+        "config",
+        "final score",
+        "best",
+        "steps",
+        "exit",
+    ];
     // Shrink the run folder (keeping its end), then the config, then the task.
-    ui::out!("{}", fit(&header, rows, wide, &[(0, 12, true), (2, 14, false), (1, 10, false)]));
+    ui::out!(
+        "{}",
+        fit(
+            &header,
+            rows,
+            wide,
+            &[(0, 12, true), (2, 14, false), (1, 10, false)]
+        )
+    );
     let problems: Vec<String> = report.runs.iter().flat_map(not_scored).collect();
     if !problems.is_empty() {
         ui::outln!("\nNot scored:");
         for p in &problems {
-            ui::outln!("  {}", clip(p, if wide { usize::MAX } else { WIDTH - 2 }, false));
+            ui::outln!(
+                "  {}",
+                clip(p, if wide { usize::MAX } else { WIDTH - 2 }, false)
+            );
         }
     }
     ui::outln!();
     ui::out!("{}", summary_table(&report.summary, wide));
-    ui::outln!("success: runs whose final score beats the baseline by more than 10%, k/n [Wilson 95% CI]");
+    ui::outln!(
+        "success: runs whose final score beats the baseline by more than 10%, k/n [Wilson 95% CI]"
+    );
     ui::outln!("mean final: [bootstrap 95% CI]; cost, tokens, time: mean per run");
     let mut seen = std::collections::BTreeSet::new();
     for g in &report.summary {
@@ -221,7 +249,10 @@ fn print_report(report: &eval::EvalReport, wide: bool) {
     for g in &report.summary {
         if let Some(n) = &g.note {
             let line = format!("  {} / {}: {n}", g.task, g.config);
-            ui::outln!("{}", clip(&line, if wide { usize::MAX } else { WIDTH }, false));
+            ui::outln!(
+                "{}",
+                clip(&line, if wide { usize::MAX } else { WIDTH }, false)
+            );
         }
     }
     if let Some(c) = &report.comparison {
@@ -402,7 +433,8 @@ fn or_dash<T>(v: Option<&T>, f: impl Fn(&T) -> String) -> String {
 /// The summary: within 100 columns by default, every column with `wide`.
 fn summary_table(groups: &[eval::Group], wide: bool) -> String {
     let success = |g: &eval::Group| or_dash(g.success_rate.as_ref(), |s| fmt_rate(&s.t10));
-    let final_score = |g: &eval::Group| or_dash(g.final_score.as_ref(), |e| fmt_estimate(e, &short));
+    let final_score =
+        |g: &eval::Group| or_dash(g.final_score.as_ref(), |e| fmt_estimate(e, &short));
     let usage = |g: &eval::Group| {
         [
             or_dash(g.cost_usd.as_ref(), fmt_cost),
@@ -426,7 +458,16 @@ fn summary_table(groups: &[eval::Group], wide: bool) -> String {
             })
             .collect();
         return fit(
-            &["task", "config", "runs", "success >10%", "mean final", "cost", "tokens", "time"],
+            &[
+                "task",
+                "config",
+                "runs",
+                "success >10%",
+                "mean final",
+                "cost",
+                "tokens",
+                "time",
+            ],
             rows,
             false,
             &[(1, 14, false), (0, 10, false)],
@@ -540,12 +581,18 @@ fn comparison_table(c: &eval::Comparison, wide: bool) -> String {
     rows.push(row("overall", &c.overall, String::new()));
     let title = format!(
         "B against A, paired (B minus A; success at >{}%):\n  A = {}\n  B = {}\n",
-        c.threshold_pct,
-        c.a,
-        c.b
+        c.threshold_pct, c.a, c.b
     );
     let table = fit(
-        &["task", "pairs", "A", "B", "success B-A [95% CI]", "improvement B-A [95% CI]", "pairing"],
+        &[
+            "task",
+            "pairs",
+            "A",
+            "B",
+            "success B-A [95% CI]",
+            "improvement B-A [95% CI]",
+            "pairing",
+        ],
         rows,
         wide,
         &[(0, 10, false)],

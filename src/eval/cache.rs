@@ -13,6 +13,7 @@
 //!   marker by content and time, so re-preparing the answers starts afresh;
 //!   and the Python interpreter used (its resolved path, size and time, and
 //!   its venv's pyvenv.cfg).
+//!
 //! The cache is a JSON-lines file in the log folder, only ever appended to;
 //! a line cut off by a crash is skipped on reading. Only scores are stored:
 //! an error may come from the machine (data not prepared, a package
@@ -442,14 +443,23 @@ mod tests {
         let k0 = key(&mut h);
         std::fs::write(common.join("__pycache__/m.py"), "cached").unwrap();
         std::fs::write(script.join("calls.log"), "written by eval").unwrap();
-        assert_eq!(key(&mut Hasher::default()), k0, "caches and logs do not count");
+        assert_eq!(
+            key(&mut Hasher::default()),
+            k0,
+            "caches and logs do not count"
+        );
         std::fs::write(common.join("mlab_eval.py"), "y = 2\n").unwrap();
         let k1 = key(&mut Hasher::default());
         assert_ne!(k1, k0, "a shared helper counts");
         std::fs::write(script.join(crate::task::PREPARED_MARKER), "success\n").unwrap();
         assert_ne!(key(&mut Hasher::default()), k1, "re-preparing counts");
         let other = Hasher::default()
-            .code_key(&script.join("eval.py"), &script, &dirs, Path::new("/bin/ls"))
+            .code_key(
+                &script.join("eval.py"),
+                &script,
+                &dirs,
+                Path::new("/bin/ls"),
+            )
             .unwrap();
         assert_ne!(other, key(&mut Hasher::default()), "the interpreter counts");
     }

@@ -374,11 +374,7 @@ impl TaskBook {
             .into());
         }
         let script_dir = task.script_dir();
-        let code_dirs = [
-            script_dir.clone(),
-            root.join("_common"),
-            task.env_dir(),
-        ];
+        let code_dirs = [script_dir.clone(), root.join("_common"), task.env_dir()];
         let code_key = Hasher::default()
             .code_key(&eval_py, &script_dir, &code_dirs, &self.python)
             .map_err(TaskError::Unreadable)?;

@@ -155,8 +155,16 @@ pub fn wilson(k: usize, n: usize) -> [f64; 2] {
     let centre = (p + z2 / (2.0 * n_f)) / denom;
     let half = Z95 / denom * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt();
     // At 0 or n successes the interval touches the end exactly.
-    let lo = if k == 0 { 0.0 } else { (centre - half).max(0.0) };
-    let hi = if k == n { 1.0 } else { (centre + half).min(1.0) };
+    let lo = if k == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if k == n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
     [lo, hi]
 }
 
@@ -376,11 +384,17 @@ mod tests {
         let z2 = Z95 * Z95;
         let hi = (z2 / 5.0) / (1.0 + z2 / 5.0);
         assert_eq!(wilson(0, 5), [0.0, hi]);
-        assert!((hi - 0.434_482).abs() < 1e-6, "0 of 5 is 0 to about 43%: {hi}");
+        assert!(
+            (hi - 0.434_482).abs() < 1e-6,
+            "0 of 5 is 0 to about 43%: {hi}"
+        );
         // k = n mirrors it.
         let one = wilson(1, 1);
         assert_eq!(one[1], 1.0);
-        assert!((one[0] - (1.0 - (z2 / (1.0 + z2)))).abs() < 1e-12, "{one:?}");
+        assert!(
+            (one[0] - (1.0 - (z2 / (1.0 + z2)))).abs() < 1e-12,
+            "{one:?}"
+        );
         assert!((one[0] - 0.206_549).abs() < 1e-6, "1 of 1 is 21% to 100%");
         // 5 of 10: centre 0.5, half-width z/(1+z^2/10) * sqrt(0.025 + z^2/400).
         let half = Z95 / (1.0 + z2 / 10.0) * (0.025 + z2 / 400.0).sqrt();
@@ -389,7 +403,10 @@ mod tests {
         assert!((w[0] - 0.236_593).abs() < 1e-6 && (w[1] - 0.763_407).abs() < 1e-6);
         let r = rate(0, 1).unwrap();
         assert_eq!((r.k, r.n, r.rate), (0, 1, 0.0));
-        assert!(r.ci95[1] > 0.79, "one failure leaves a wide interval: {r:?}");
+        assert!(
+            r.ci95[1] > 0.79,
+            "one failure leaves a wide interval: {r:?}"
+        );
         assert_eq!(rate(0, 0), None);
     }
 

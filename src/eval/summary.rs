@@ -255,9 +255,8 @@ pub fn summarize(
             g.success_rate = None;
             g.success_rate_any_step = None;
             g.average_improvement = None;
-            g.note = Some(
-                "these runs are the baseline, so they are not judged against it".to_string(),
-            );
+            g.note =
+                Some("these runs are the baseline, so they are not judged against it".to_string());
         }
         out.push(g);
     }
