@@ -169,10 +169,7 @@ fn eval(bench: &Path, logs: &Path, extra: &[&str]) -> (Output, Value) {
             .args(["--sandbox", "none"])
             .args(extra),
     );
-    let doc = std::fs::read_to_string(&out_file)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    let doc = common::eval_outputs(&out_file);
     (out, doc)
 }
 
@@ -221,9 +218,12 @@ fn every_snapshot_gets_its_exact_score_from_any_working_directory() {
     ok(&out);
     let a = entry(&doc, logs.path(), "exp/run-a");
     assert_eq!(f(&a["final_score"]), 0.5);
-    // Step 0 had no submission: it counts 0 in `score`, as the original
-    // does, and gets an error entry.
-    assert_eq!(a["score"], json!([0.0, 0.25, 0.75, 0.5]));
+    // Step 0 had no submission: it is the worst value in the original's
+    // `score` (the original appends 0, which would read as a score), null
+    // in mlab's `step_scores`, and gets an error entry.
+    assert_eq!(a["score"], json!([f64::MIN, 0.25, 0.75, 0.5]));
+    assert_eq!(a["step_scores"], json!([null, 0.25, 0.75]));
+    assert_eq!(a["graded_final_score"], json!(0.5));
     assert_eq!(a["score_steps"], json!([0, 1, 2]));
     assert_eq!(f(&a["best_score"]), 0.75);
     let errs = a["eval_errors"].as_array().unwrap();
@@ -285,6 +285,8 @@ fn output_keys_and_types_match_the_originals_schema() {
         "exit_reason",
         "tampered",
         "best_score",
+        "step_scores",
+        "graded_final_score",
         "eval_errors",
     ];
     let mut expected: Vec<&str> = original.iter().chain(ours.iter()).copied().collect();
@@ -481,9 +483,10 @@ fn run_without_final_snapshot_scores_minus_one_and_fails() {
     // Against the declared baseline 10 (lower is better), 8 is a success
     // and the crashed run a failure: 1 of 2.
     let g = &doc["summary"][0];
-    assert_eq!(g["baseline_source"], json!("task.toml"));
+    assert_eq!(g["baseline_source"], json!("task_toml"));
     assert_eq!(g["runs_without_final_score"], json!(1));
-    assert_eq!(f(&g["success_rate"]["10"]["mean"]), 0.5);
+    assert_eq!(f(&g["success_rate"]["10"]["rate"]), 0.5);
+    assert_eq!(g["success_rate"]["10"]["k"], json!(1));
 }
 
 #[test]
@@ -673,7 +676,7 @@ fn summary_success_rates_match_a_hand_computed_example() {
     assert_eq!(r["infra_failures"], json!(1));
     assert_eq!(r["evaluated_runs"], json!(4));
     assert_eq!(r["runs_without_final_score"], json!(1));
-    let rate = |g: &Value, k: &str, t: &str| f(&g[k][t]["mean"]);
+    let rate = |g: &Value, k: &str, t: &str| f(&g[k][t]["rate"]);
     assert_eq!(rate(r, "success_rate", "10"), 0.5);
     assert_eq!(rate(r, "success_rate", "5"), 0.75);
     assert_eq!(rate(r, "success_rate", "15"), 0.25);

@@ -93,7 +93,7 @@ fn eval(bench: &Path, logs: &Path, extra: &[&str]) -> Value {
         text(&out.stdout),
         text(&out.stderr)
     );
-    serde_json::from_str(&std::fs::read_to_string(out_file).unwrap()).unwrap()
+    common::eval_outputs(&out_file)
 }
 
 fn entry<'a>(doc: &'a Value, logs: &Path, name: &str) -> &'a Value {
@@ -182,7 +182,7 @@ fn real_runs_are_scored_exactly_and_judged_against_their_baseline_runs() {
     assert_eq!(actions_row["baseline_runs"], 2);
     assert!((actions_row["baseline"].as_f64().unwrap() - base).abs() < 1e-9);
     assert_eq!(
-        actions_row["success_rate"]["10"]["mean"].as_f64(),
+        actions_row["success_rate"]["10"]["rate"].as_f64(),
         Some(0.0)
     );
     let improvement = actions_row["average_improvement"]["mean"].as_f64().unwrap();

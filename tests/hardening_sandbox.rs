@@ -464,10 +464,7 @@ fn eval_installed(home: &Path, cwd: &Path, logs: &Path, python: &Path) -> (Outpu
             .arg(python)
             .args(["--sandbox", "bwrap"]),
     );
-    let doc = std::fs::read_to_string(&out_file)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    let doc = common::eval_outputs(&out_file);
     (o, doc)
 }
 

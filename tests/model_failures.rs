@@ -335,7 +335,7 @@ fn eval(bench: &Bench, logs: &Path) -> Value {
         text(&out.stdout),
         text(&out.stderr)
     );
-    serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap()
+    common::eval_outputs(&out_file)
 }
 
 #[test]

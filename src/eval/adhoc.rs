@@ -38,6 +38,7 @@ pub(super) fn evaluate_run(cfg: &Config, run: &Run) -> EvaluatedRun {
     let eval_cmd = record.as_ref().and_then(|a| a.eval_cmd.clone());
     let mut score = Vec::new();
     let mut score_steps = Vec::new();
+    let mut step_scores: Vec<Option<f64>> = Vec::new();
     let mut eval_errors = Vec::new();
     let mut final_score = None;
     let mut best: Option<f64> = None;
@@ -59,10 +60,14 @@ pub(super) fn evaluate_run(cfg: &Config, run: &Run) -> EvaluatedRun {
                     match score_snapshot(cfg, &cmd, &s.dir, folder.as_deref()) {
                         Ok(v) => {
                             score.push(v);
+                            step_scores.push(Some(v));
                             keep_best(v);
                         }
                         Err(e) => {
-                            score.push(0.0);
+                            // Ad-hoc scores are higher-is-better (the task
+                            // says so): a failed step is the worst value.
+                            score.push(result::worst_score(crate::task::Direction::Higher));
+                            step_scores.push(None);
                             eval_errors.push(EvalError {
                                 step: Value::from(step),
                                 error: format!("{e:#}"),
@@ -126,6 +131,8 @@ pub(super) fn evaluate_run(cfg: &Config, run: &Run) -> EvaluatedRun {
             exit_reason: result::recorded(run, |r| r.exit_reason),
             tampered: result::recorded(run, |r| r.tampered),
             best_score: best,
+            step_scores,
+            graded_final_score: final_score,
             eval_errors,
         },
     }

@@ -2,9 +2,18 @@
 //! depend on, so identical snapshots are scored once across runs and across
 //! invocations.
 //!
-//! The key hashes the task name, `eval.py` and the snapshot's submission
-//! files (`task.toml` `submission`; a folder entry hashes its whole tree).
-//! Other files in a snapshot cannot change the score, so they are not read.
+//! The key covers everything the grader can read:
+//! - the snapshot: the submission files `task.toml` declares (a folder
+//!   entry hashes its whole tree), or, for a task that declares none (every
+//!   task in the original layout, whose eval.py may read any file: CLRS
+//!   reads checkpoints/, babylm output/), the whole snapshot;
+//! - the grader's code ([`Hasher::code_key`]): eval.py and every Python file
+//!   in its folder, in the shared `_common/` and in the pristine `env/`
+//!   (some evals import the starter code), each by content; the `prepared`
+//!   marker by content and time, so re-preparing the answers starts afresh;
+//!   and the Python interpreter used (its resolved path, size and time, and
+//!   its venv's pyvenv.cfg).
+//!
 //! The cache is a JSON-lines file in the log folder, only ever appended to;
 //! a line cut off by a crash is skipped on reading. Only scores are stored:
 //! an error may come from the machine (data not prepared, a package
@@ -24,7 +33,7 @@ use sha2::{Digest, Sha256};
 pub const CACHE_FILE: &str = ".mlab-eval-cache.jsonl";
 
 /// Changes whenever the meaning of a key changes, so old entries stop matching.
-const KEY_VERSION: &str = "mlab-eval-key-v1";
+const KEY_VERSION: &str = "mlab-eval-key-v2";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Line {
@@ -149,11 +158,6 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    /// The hex SHA-256 of a file's bytes.
-    pub fn file_hex(&mut self, p: &Path) -> Result<String> {
-        Ok(hex::encode(self.file(p)?))
-    }
-
     fn file(&mut self, p: &Path) -> Result<[u8; 32]> {
         let meta =
             std::fs::metadata(p).with_context(|| format!("could not read {}", p.display()))?;
@@ -228,20 +232,26 @@ impl Hasher {
         Ok(())
     }
 
-    /// The cache key of `snapshot` for a task whose eval.py hashes to
-    /// `eval_hash` and whose eval reads the `submission` entries.
+    /// The cache key of `snapshot` for a task whose grader code hashes to
+    /// `code_key` and whose eval reads the `submission` entries (None: it
+    /// may read anything, so the whole snapshot counts).
     pub fn snapshot_key(
         &mut self,
         task: &str,
-        eval_hash: &str,
-        submission: &[String],
+        code_key: &str,
+        submission: Option<&[String]>,
         snapshot: &Path,
     ) -> Result<String> {
         let mut h = Sha256::new();
-        for part in [KEY_VERSION, task, eval_hash] {
+        for part in [KEY_VERSION, task, code_key] {
             h.update(part.as_bytes());
             h.update(b"\0");
         }
+        let Some(submission) = submission else {
+            h.update(b"whole snapshot\0");
+            self.entry(snapshot, &mut h)?;
+            return Ok(hex::encode(h.finalize()));
+        };
         for entry in submission {
             let rel = crate::task::normalize_relative(entry).unwrap_or_else(|| entry.clone());
             h.update(rel.as_bytes());
@@ -255,6 +265,86 @@ impl Hasher {
         }
         Ok(hex::encode(h.finalize()))
     }
+
+    /// What identifies a task's grader apart from the snapshot: eval.py,
+    /// the Python files of `code_dirs` (its folder, `_common/`, the pristine
+    /// env/; missing ones are skipped), the prepared marker in `script_dir`
+    /// and the interpreter.
+    pub fn code_key(
+        &mut self,
+        eval_py: &Path,
+        script_dir: &Path,
+        code_dirs: &[PathBuf],
+        python: &Path,
+    ) -> Result<String> {
+        let mut h = Sha256::new();
+        h.update(b"eval.py\0");
+        h.update(self.file(eval_py)?);
+        for dir in code_dirs.iter().filter(|d| d.is_dir()) {
+            h.update(b"code\0");
+            for e in walkdir::WalkDir::new(dir)
+                .follow_links(true)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| e.file_name() != "__pycache__")
+            {
+                let e = e.with_context(|| format!("could not read {}", dir.display()))?;
+                let is_py = e.path().extension().is_some_and(|x| x == "py");
+                if e.file_type().is_file() && is_py {
+                    let rel = e.path().strip_prefix(dir).unwrap_or(e.path());
+                    h.update(rel.as_os_str().as_encoded_bytes());
+                    h.update(b"\0");
+                    h.update(self.file(e.path())?);
+                }
+            }
+        }
+        let marker = script_dir.join(crate::task::PREPARED_MARKER);
+        if let Ok(meta) = std::fs::metadata(&marker) {
+            h.update(b"prepared\0");
+            h.update(self.file(&marker)?);
+            h.update(meta.mtime().to_le_bytes());
+            h.update(meta.mtime_nsec().to_le_bytes());
+        }
+        h.update(b"python\0");
+        h.update(python_identity(python).as_bytes());
+        Ok(hex::encode(h.finalize()))
+    }
+}
+
+/// The interpreter as far as a score can depend on it: the path it
+/// resolves to (through PATH and links), its size and time, and its venv's
+/// pyvenv.cfg. Cheap: nothing is run.
+pub fn python_identity(python: &Path) -> String {
+    let found = if python.components().count() > 1 {
+        Some(python.to_path_buf())
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(python))
+                .find(|p| p.is_file())
+        })
+    };
+    let Some(found) = found else {
+        return format!("unresolved {}", python.display());
+    };
+    let real = std::fs::canonicalize(&found).unwrap_or(found.clone());
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| format!("{} {} {}", m.len(), m.mtime(), m.mtime_nsec()))
+            .unwrap_or_else(|_| "-".into())
+    };
+    let cfg = found
+        .parent()
+        .and_then(Path::parent)
+        .map(|v| v.join("pyvenv.cfg"))
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .unwrap_or_default();
+    format!(
+        "{} -> {} [{}]\n{cfg}",
+        found.display(),
+        real.display(),
+        stamp(&real)
+    )
 }
 
 #[cfg(test)]
@@ -265,7 +355,7 @@ mod tests {
         h.snapshot_key(
             "toy",
             "e1",
-            &["submission.csv".into(), "model".into()],
+            Some(&["submission.csv".into(), "model".into()]),
             snap,
         )
         .unwrap()
@@ -301,9 +391,77 @@ mod tests {
         let missing = key(&mut h, &b);
         assert_ne!(key(&mut h, &a), missing);
         let other_eval = h
-            .snapshot_key("toy", "e2", &["submission.csv".into(), "model".into()], &b)
+            .snapshot_key(
+                "toy",
+                "e2",
+                Some(&["submission.csv".into(), "model".into()]),
+                &b,
+            )
             .unwrap();
         assert_ne!(missing, other_eval, "eval.py's hash is part of the key");
+    }
+
+    #[test]
+    fn without_declared_submissions_every_file_of_the_snapshot_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        for (s, v) in [(&a, "0.1"), (&b, "0.9")] {
+            std::fs::create_dir_all(s.join("checkpoints")).unwrap();
+            std::fs::write(s.join("submission.csv"), "same\n").unwrap();
+            std::fs::write(s.join("checkpoints/best.txt"), v).unwrap();
+        }
+        let mut h = Hasher::default();
+        let whole = |h: &mut Hasher, s: &Path| h.snapshot_key("t", "c", None, s).unwrap();
+        assert_ne!(whole(&mut h, &a), whole(&mut h, &b));
+        std::fs::write(b.join("checkpoints/best.txt"), "0.1").unwrap();
+        assert_eq!(whole(&mut h, &a), whole(&mut h, &b));
+        let declared = |h: &mut Hasher, s: &Path| {
+            h.snapshot_key("t", "c", Some(&["submission.csv".into()]), s)
+                .unwrap()
+        };
+        assert_ne!(whole(&mut h, &a), declared(&mut h, &a));
+    }
+
+    #[test]
+    fn code_key_follows_eval_helpers_the_prepared_marker_and_python() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script");
+        let common = dir.path().join("_common");
+        std::fs::create_dir_all(&script).unwrap();
+        std::fs::create_dir_all(common.join("__pycache__")).unwrap();
+        std::fs::write(script.join("eval.py"), "x = 1\n").unwrap();
+        std::fs::write(common.join("mlab_eval.py"), "y = 1\n").unwrap();
+        std::fs::write(script.join("answer.csv"), "a\n").unwrap();
+        let dirs = [script.clone(), common.clone()];
+        let py = Path::new("/bin/sh");
+        let key = |h: &mut Hasher| {
+            h.code_key(&script.join("eval.py"), &script, &dirs, py)
+                .unwrap()
+        };
+        let mut h = Hasher::default();
+        let k0 = key(&mut h);
+        std::fs::write(common.join("__pycache__/m.py"), "cached").unwrap();
+        std::fs::write(script.join("calls.log"), "written by eval").unwrap();
+        assert_eq!(
+            key(&mut Hasher::default()),
+            k0,
+            "caches and logs do not count"
+        );
+        std::fs::write(common.join("mlab_eval.py"), "y = 2\n").unwrap();
+        let k1 = key(&mut Hasher::default());
+        assert_ne!(k1, k0, "a shared helper counts");
+        std::fs::write(script.join(crate::task::PREPARED_MARKER), "success\n").unwrap();
+        assert_ne!(key(&mut Hasher::default()), k1, "re-preparing counts");
+        let other = Hasher::default()
+            .code_key(
+                &script.join("eval.py"),
+                &script,
+                &dirs,
+                Path::new("/bin/ls"),
+            )
+            .unwrap();
+        assert_ne!(other, key(&mut Hasher::default()), "the interpreter counts");
     }
 
     #[test]

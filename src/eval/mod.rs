@@ -14,14 +14,20 @@
 //! 6. `summarise`: the statistics per task and configuration (`summary`,
 //!    `stats`).
 //!
+//! With `Config::compare`, a last stage pairs two configurations' runs
+//! (`compare`).
+//!
 //! It reads only what is on disk, so logs from any machine can be scored.
 //! It does not run agents and never changes a run's files; the only thing
 //! it writes in the log folder is the score cache. Printing the tables and
-//! writing the results file are the front end's (`cli::eval`); this module
-//! only says how far it got on stderr.
+//! writing eval.json and eval_summary.json are the front end's
+//! (`cli::eval`, from [`EvalReport::eval_file`] and
+//! [`EvalReport::summary_file`]); this module only says how far it got on
+//! stderr.
 
 mod adhoc;
 mod cache;
+mod compare;
 mod grader;
 mod result;
 mod runs;
@@ -45,9 +51,10 @@ use grader::{Job, Scored, TaskGrader};
 use runs::{Run, RunLayout};
 use summary::{RunStats, TaskFacts};
 
+pub use compare::{Comparison, Side, TaskComparison};
 pub use result::{EvalError, RunResult};
-pub use stats::Estimate;
-pub use summary::{config_label, Group};
+pub use stats::{bootstrap_ci, permutation_p, wilson, Estimate, PairedDiff, Rate};
+pub use summary::{config_label, BaselineSource, Group, Usage};
 
 /// What to evaluate, and how. Plain data: the front end builds it from the
 /// command line (`cli::eval`), other callers by hand.
@@ -73,6 +80,11 @@ pub struct Config {
     pub sandbox: SandboxKind,
     /// Folder holding the task folders (None: the usual places).
     pub benchmarks_dir: Option<PathBuf>,
+    /// Baselines given by the caller (`--baseline`), by task; the `None`
+    /// key applies to every task. They come before any other baseline.
+    pub baseline: BTreeMap<Option<String>, f64>,
+    /// Two configurations to compare run for run: (A, B), B against A.
+    pub compare: Option<(String, String)>,
 }
 
 /// What [`evaluate`] found: every run's entry and the summary.
@@ -84,6 +96,8 @@ pub struct EvalReport {
     pub runs: Vec<EvaluatedRun>,
     /// One row per task and configuration.
     pub summary: Vec<Group>,
+    /// B against A, when `Config::compare` asked for it.
+    pub comparison: Option<Comparison>,
     /// Snapshots scored or taken from the cache.
     pub snapshots: usize,
     pub elapsed: Duration,
@@ -99,15 +113,31 @@ pub struct EvaluatedRun {
     pub result: RunResult,
 }
 
-/// The results file, as the front end writes it.
+/// `eval_summary.json`, as the front end writes it beside eval.json.
 #[derive(Serialize)]
-pub struct ResultsFile<'a> {
+pub struct SummaryFile<'a> {
     pub mlab_version: &'static str,
     pub log_folder: String,
     pub eval_intermediate: bool,
-    /// Per run, keyed by `path` as the original's file is.
-    pub runs: BTreeMap<&'a str, &'a RunResult>,
+    /// Runs and snapshots scored.
+    pub runs: usize,
+    pub snapshots: usize,
+    /// How the intervals are made.
+    pub method: Method,
+    /// One row per task and configuration.
     pub summary: &'a [Group],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<&'a Comparison>,
+}
+
+/// How the statistics in the summary are computed.
+#[derive(Serialize)]
+pub struct Method {
+    pub success_interval: &'static str,
+    pub mean_interval: &'static str,
+    pub bootstrap_resamples: usize,
+    pub permutation_test: &'static str,
+    pub seed: &'static str,
 }
 
 impl EvalReport {
@@ -116,18 +146,34 @@ impl EvalReport {
         self.runs.iter().all(|r| !r.task_known)
     }
 
-    /// The document of the results file.
-    pub fn results_file(&self) -> ResultsFile<'_> {
-        ResultsFile {
+    /// eval.json: exactly the original's layout, one entry per run keyed
+    /// by its `path` (env_log/trace.json), so the original's analysis code
+    /// reads it as its own.
+    pub fn eval_file(&self) -> BTreeMap<&str, &RunResult> {
+        self.runs
+            .iter()
+            .map(|r| (r.result.path.as_str(), &r.result))
+            .collect()
+    }
+
+    /// eval_summary.json: the statistics, and the comparison if any.
+    pub fn summary_file(&self) -> SummaryFile<'_> {
+        SummaryFile {
             mlab_version: env!("CARGO_PKG_VERSION"),
             log_folder: self.log_folder.display().to_string(),
             eval_intermediate: self.eval_intermediate,
-            runs: self
-                .runs
-                .iter()
-                .map(|r| (r.result.path.as_str(), &r.result))
-                .collect(),
+            runs: self.runs.len(),
+            snapshots: self.snapshots,
+            method: Method {
+                success_interval: "Wilson score 95% interval of k/n",
+                mean_interval: "percentile bootstrap 95% interval (from n >= 2)",
+                bootstrap_resamples: stats::BOOTSTRAP_RESAMPLES,
+                permutation_test: "two-sided sign-flip test on paired differences \
+                                   (exact up to 16 pairs)",
+                seed: "SplitMix64 seeded from the FNV-1a hash of task and configuration",
+            },
             summary: &self.summary,
+            comparison: self.comparison.as_ref(),
         }
     }
 }
@@ -188,12 +234,23 @@ pub fn evaluate(cfg: &Config) -> Result<EvalReport> {
     collected
         .runs
         .extend(adhoc_runs.iter().map(|r| adhoc::evaluate_run(cfg, r)));
-    let summary = summarise(&collected);
+    let summary = summarise(cfg, &collected);
+    let comparison = match &cfg.compare {
+        Some((a, b)) => Some(compare::compare(
+            &collected.stats,
+            &collected.facts,
+            &cfg.baseline,
+            a,
+            b,
+        )?),
+        None => None,
+    };
     Ok(EvalReport {
         log_folder: cfg.log_folder.clone(),
         eval_intermediate: cfg.eval_intermediate,
         runs: collected.runs,
         summary,
+        comparison,
         snapshots,
         elapsed: started.elapsed(),
     })
@@ -258,11 +315,21 @@ fn discover(cfg: &Config) -> Result<Vec<Run>> {
     Ok(kept)
 }
 
-/// A task as eval uses it: loaded, with its eval.py found and hashed.
+/// A task as eval uses it: loaded, with its eval.py found and its grader
+/// code hashed.
 struct EvalTask {
     task: Task,
     eval_py: PathBuf,
-    eval_hash: String,
+    /// `cache::Hasher::code_key`: eval.py, its helpers, the interpreter.
+    code_key: String,
+}
+
+impl EvalTask {
+    /// The files eval.py reads, as task.toml declares them; None when the
+    /// task declares none (the original layout), so it may read any.
+    fn submission(&self) -> Option<&[String]> {
+        (!self.task.defaulted.contains(&"submission")).then_some(&self.task.spec.submission[..])
+    }
 }
 
 /// A task, or why it cannot be used (shared by every run of that name).
@@ -271,14 +338,17 @@ type TaskResult = std::result::Result<Arc<EvalTask>, Arc<TaskError>>;
 /// Loads each task once, and remembers why one could not be.
 struct TaskBook {
     benchmarks_dir: Option<PathBuf>,
+    /// The interpreter the graders run, part of every code key.
+    python: PathBuf,
     root: Option<std::result::Result<PathBuf, Arc<TaskError>>>,
     loaded: HashMap<String, TaskResult>,
 }
 
 impl TaskBook {
-    fn new(benchmarks_dir: Option<PathBuf>) -> Self {
+    fn new(benchmarks_dir: Option<PathBuf>, python: PathBuf) -> Self {
         TaskBook {
             benchmarks_dir,
+            python,
             root: None,
             loaded: HashMap::new(),
         }
@@ -310,13 +380,15 @@ impl TaskBook {
             }
             .into());
         }
-        let eval_hash = Hasher::default()
-            .file_hex(&eval_py)
+        let script_dir = task.script_dir();
+        let code_dirs = [script_dir.clone(), root.join("_common"), task.env_dir()];
+        let code_key = Hasher::default()
+            .code_key(&eval_py, &script_dir, &code_dirs, &self.python)
             .map_err(TaskError::Unreadable)?;
         Ok(EvalTask {
             task,
             eval_py,
-            eval_hash,
+            code_key,
         })
     }
 }
@@ -329,7 +401,8 @@ struct Planned {
 
 /// Stage 2: each run's task (loaded once per task name).
 fn plan(cfg: &Config, runs: Vec<Run>) -> Vec<Planned> {
-    let mut book = TaskBook::new(cfg.benchmarks_dir.clone());
+    let python = crate::python::resolve(cfg.python.as_deref()).path;
+    let mut book = TaskBook::new(cfg.benchmarks_dir.clone(), python);
     runs.into_iter()
         .map(|run| {
             let task = task_of(&run, cfg.task.as_deref(), &mut book);
@@ -428,12 +501,7 @@ fn key(cfg: &Config, planned: Vec<Planned>) -> Result<Keyed> {
                 total += 1;
                 let key = if cfg.use_cache {
                     hasher
-                        .snapshot_key(
-                            task.task.name(),
-                            &task.eval_hash,
-                            &task.task.spec.submission,
-                            dir,
-                        )
+                        .snapshot_key(task.task.name(), &task.code_key, task.submission(), dir)
                         .map_err(SnapshotError)?
                 } else {
                     format!("path:{}", dir.display())
@@ -599,12 +667,14 @@ fn collect(cfg: &Config, scores: Scores) -> Collected {
         } else {
             rel.display().to_string()
         };
-        if let (Ok(t), Some(s)) = (&p.task, row_stats) {
+        if let (Ok(t), Some(mut s)) = (&p.task, row_stats) {
+            s.folder = folder.clone();
             out.facts
                 .entry(t.task.name().to_string())
                 .or_insert(TaskFacts {
                     direction: t.task.spec.direction,
                     baseline: t.task.spec.baseline,
+                    paper_baseline: t.task.spec.paper_baseline,
                 });
             out.stats.push(s);
         }
@@ -618,8 +688,8 @@ fn collect(cfg: &Config, scores: Scores) -> Collected {
 }
 
 /// Stage 6: the summary rows, per task and configuration.
-fn summarise(collected: &Collected) -> Vec<Group> {
-    summary::summarize(&collected.stats, &collected.facts)
+fn summarise(cfg: &Config, collected: &Collected) -> Vec<Group> {
+    summary::summarize(&collected.stats, &collected.facts, &cfg.baseline)
 }
 
 /// The results entry of one run, and what the statistics need of it (none
@@ -638,6 +708,7 @@ fn build_result(
         .unwrap_or(Direction::Higher);
     let mut score = Vec::new();
     let mut score_steps = Vec::new();
+    let mut step_scores = Vec::new();
     let mut eval_errors = Vec::new();
     let mut best: Option<f64> = None;
     let mut keep_best = |s: f64| {
@@ -648,11 +719,14 @@ fn build_result(
         match outcome(key) {
             Scored::Score(s) => {
                 score.push(s);
+                step_scores.push(Some(s));
                 keep_best(s);
             }
             Scored::Raised(e) | Scored::Failed(e) => {
-                // The original counts a failed intermediate snapshot as 0.
-                score.push(0.0);
+                // The original appends 0, which reads as a perfect score
+                // on a lower-is-better task; the worst value cannot.
+                score.push(result::worst_score(direction));
+                step_scores.push(None);
                 eval_errors.push(EvalError {
                     step: Value::from(*step),
                     error: e,
@@ -689,14 +763,21 @@ fn build_result(
     };
     let agent = run.agent();
     let llm = run.llm();
+    let total_time = result::total_time(run);
+    let record = run.record.as_ref();
     let stats = p.task.as_ref().ok().map(|t| RunStats {
         task: t.task.name().to_string(),
+        folder: String::new(),
         agent: agent.clone(),
         llm: llm.clone(),
         config: run.config(),
+        seed: record.map(|r| r.seed),
         infra_failure: result::infra_failure(run, &extra),
         final_score,
         best_score: best,
+        cost_usd: record.map(|r| r.cost_usd),
+        tokens: record.map(|r| r.tokens.input + r.tokens.output),
+        wall_time: (total_time > 0.0).then_some(total_time),
     });
     let entry = RunResult {
         path: run
@@ -711,7 +792,7 @@ fn build_result(
         score_steps,
         submitted_final_answer: run.submitted_final_answer(),
         final_score: final_score.unwrap_or(-1.0),
-        total_time: result::total_time(run),
+        total_time,
         error: result::error_text(run),
         extra,
         task: task_name,
@@ -724,6 +805,8 @@ fn build_result(
         exit_reason: result::recorded(run, |r| r.exit_reason),
         tampered: result::recorded(run, |r| r.tampered),
         best_score: best,
+        step_scores,
+        graded_final_score: final_score,
         eval_errors,
     };
     (entry, stats)

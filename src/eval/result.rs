@@ -1,12 +1,15 @@
-//! The per-run entry of the results JSON.
+//! The per-run entry of eval.json.
 //!
 //! The first keys are the original eval's, with the same meaning and types
 //! (`path` is the run's env_log/trace.json, `final_score` is -1 when the
 //! last step could not be scored, `score` appends the final score after the
-//! intermediate ones, an intermediate snapshot that failed to score counts
-//! 0 in `score`, and `extra` holds the five error flags found by reading
-//! the logs). Then come mlab's own keys, which carry the information the
-//! original's sentinels lose.
+//! intermediate ones, and `extra` holds the five error flags found by
+//! reading the logs). One deliberate difference: an intermediate snapshot
+//! that failed to score is the direction's worst value in `score`
+//! ([`worst_score`]), where the original appends 0, which on a
+//! lower-is-better task reads as a perfect score. Then come mlab's own
+//! keys, which carry the information the original's sentinels lose:
+//! `step_scores` and `graded_final_score` are null where grading failed.
 
 use std::collections::BTreeMap;
 
@@ -65,8 +68,27 @@ pub struct RunResult {
     pub tampered: Value,
     /// Best score over every scored snapshot (direction-aware); null if none.
     pub best_score: Option<f64>,
+    /// The intermediate scores, one per `score_steps` entry; null where the
+    /// snapshot could not be scored.
+    pub step_scores: Vec<Option<f64>>,
+    /// The final snapshot's score; null where it could not be scored (the
+    /// original's `final_score` is -1 then).
+    pub graded_final_score: Option<f64>,
     /// Snapshots that could not be scored, and why.
     pub eval_errors: Vec<EvalError>,
+}
+
+/// What a snapshot that could not be scored counts in the original's
+/// `score` list: the worst finite number for the task's direction
+/// (-1.7976931348623157e308 when higher is better, +1.7976931348623157e308
+/// when lower is). JSON has no infinities, and the original's analysis
+/// keeps only scores above 0 for its best-at-any-step columns, so these
+/// never count as an improvement there either.
+pub fn worst_score(direction: crate::task::Direction) -> f64 {
+    match direction {
+        crate::task::Direction::Higher => f64::MIN,
+        crate::task::Direction::Lower => f64::MAX,
+    }
 }
 
 /// Messages in main_log that mean the LLM service failed, as the original

@@ -225,3 +225,22 @@ pub fn processes_with(marker: &str) -> Vec<i32> {
         .filter(|&pid| alive(pid))
         .collect()
 }
+
+/// What `mlab eval --output-file RESULTS` wrote, as one document:
+/// `runs` is eval.json (the original's layout: one entry per trace path),
+/// `summary` the rows of eval_summary.json beside it, and `summary_file`
+/// that whole file. Null where a file is missing or unreadable.
+pub fn eval_outputs(results: &std::path::Path) -> serde_json::Value {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let summary = read(&results.with_file_name("eval_summary.json"));
+    serde_json::json!({
+        "runs": read(results),
+        "summary": summary["summary"].clone(),
+        "summary_file": summary,
+    })
+}
