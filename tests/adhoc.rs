@@ -335,7 +335,7 @@ fn an_eval_cmd_score_appears_in_mlab_eval_and_runs_without_one_have_no_grader() 
     assert!(row("scored").contains("0.75"), "{stdout}");
     assert!(row("scored2").contains(" 2 "), "{stdout}");
     assert!(row("plain").contains("no grader"), "{stdout}");
-    let results = read_json(&p.path().join("results.json"));
+    let results = common::eval_outputs(&p.path().join("results.json"));
     let runs = results["runs"].as_object().unwrap();
     let by = |name: &str| {
         runs.iter()
