@@ -46,7 +46,8 @@ def get_score(folder):
 /// is better, declared baseline 10).
 fn benchmarks() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for (name, direction, baseline) in [("toy", "higher", None), ("toy-low", "lower", Some("10.0"))] {
+    let tasks = [("toy", "higher", None), ("toy-low", "lower", Some("10.0"))];
+    for (name, direction, baseline) in tasks {
         let mut task = ToyTask::new()
             .named(name)
             .set("metric", "number")

@@ -17,9 +17,9 @@ use mlab::agent::{AgentConfig, AgentKind, Options};
 use mlab::run::record::ExitReason;
 use mlab::run::RunConfig;
 use mlab::sandbox::Kind;
-use mlab::testing::scripted::research_reply;
 use mlab::task::Locations;
 use mlab::testing::mock_server::{MockServer, Reply};
+use mlab::testing::scripted::research_reply;
 use serde_json::{json, Value};
 
 /// A run of the action list `actions` on the toy task, under `<toy>/<name>/`.

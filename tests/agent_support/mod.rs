@@ -15,9 +15,9 @@ pub(crate) use crate::common;
 // some of them.
 #[allow(unused_imports)]
 pub use common::{alive, read_json, real_python, text, wait_for, write};
+use mlab::testing::scripted;
 #[allow(unused_imports)]
 pub use mlab::testing::scripted::research_reply;
-use mlab::testing::scripted;
 use mlab::testing::toy::ToyTask;
 
 /// A benchmarks folder with one task and room for logs and workspaces.
