@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mlab::testing::toy::ToyTask;
+
 const STEPS: usize = 30;
 const RUNS: usize = 5;
 
@@ -166,22 +168,16 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The toy task (`mlab::testing::toy`) in `root/bench/toy`, with a
+/// train.py that prints and a data.csv, every file writable.
 fn toy_task(root: &Path) {
-    let t = root.join("bench/toy");
-    std::fs::create_dir_all(t.join("env")).unwrap();
-    std::fs::create_dir_all(t.join("script")).unwrap();
-    std::fs::write(
-        t.join("task.toml"),
-        "name = \"toy\"\ndescription = \"toy\"\ncategory = \"tabular\"\nmetric = \"m\"\ndirection = \"higher\"\nsubmission = [\"submission.csv\"]\n",
-    )
-    .unwrap();
-    std::fs::write(t.join("env/train.py"), "print('hi')\n").unwrap();
-    std::fs::write(t.join("env/data.csv"), "a,b\n1,2\n").unwrap();
-    std::fs::write(
-        t.join("script/research_problem.txt"),
-        "Improve the toy model.\n",
-    )
-    .unwrap();
+    ToyTask::new()
+        .empty_env()
+        .env("train.py", "print('hi')\n")
+        .env("data.csv", "a,b\n1,2\n")
+        .no_read_only()
+        .research_problem("Improve the toy model.\n")
+        .write_in(&root.join("bench"));
 }
 
 struct RunFigures {

@@ -21,35 +21,27 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use mlab::testing::toy::ToyTask;
 use sha2::{Digest, Sha256};
 
 const STEPS: usize = 50;
 const RUNS: usize = 3;
 const MB: u64 = 1024 * 1024;
 
-fn write(p: &Path, text: &[u8]) {
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
 /// A toy task; with `big`, a 200 MB writable file in env/.
 fn make_task(root: &Path, big: bool) {
-    let t = root.join("bench/toy");
-    write(
-        &t.join("task.toml"),
-        b"name = \"toy\"\ndescription = \"toy\"\ncategory = \"c\"\nmetric = \"m\"\ndirection = \"higher\"\nsubmission = [\"submission.csv\"]\n",
-    );
     let script: String = (1..=60)
         .map(|i| format!("x_{i} = {i} * 2  # line {i}\n"))
         .collect();
-    write(&t.join("env/train.py"), script.as_bytes());
-    write(&t.join("env/train.csv"), b"a,b\n1,2\n");
-    write(&t.join("env/data/readme.txt"), b"data\n");
-    write(&t.join("script/read_only_files.txt"), b"./train.csv\n");
-    write(
-        &t.join("script/research_problem.txt"),
-        b"Improve the model.\n",
-    );
+    let t = ToyTask::new()
+        .set("category", "c")
+        .empty_env()
+        .env("train.py", script)
+        .env("train.csv", "a,b\n1,2\n")
+        .env("data/readme.txt", "data\n")
+        .read_only("./train.csv\n")
+        .research_problem("Improve the model.\n")
+        .write_in(&root.join("bench"));
     if big {
         let mut f =
             std::io::BufWriter::new(std::fs::File::create(t.join("env/model.bin")).unwrap());

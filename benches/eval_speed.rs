@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use mlab::testing::toy::ToyTask;
+
 /// The task Python, as mlab finds it.
 fn python() -> PathBuf {
     mlab::python::resolve(None).path
@@ -85,22 +87,21 @@ fn submission(run: usize, version: usize) -> String {
 /// Returns (benchmarks dir, log folder, number of snapshots).
 fn build(root: &Path, pandas: bool) -> (PathBuf, PathBuf, usize) {
     let bench = root.join("benchmarks");
-    let t = bench.join("speedtoy");
-    write(
-        &t.join("task.toml"),
-        "name = \"speedtoy\"\ndescription = \"d\"\ncategory = \"tabular\"\nmetric = \"accuracy\"\n\
-         direction = \"higher\"\nsubmission = [\"submission.csv\"]\n",
-    );
-    write(&t.join("env/train.py"), "print('train')\n");
-    write(
-        &t.join("script/eval.py"),
-        if pandas { EVAL_PANDAS } else { EVAL_STDLIB },
-    );
     let mut answers = String::from("id,label\n");
     for i in 0..ROWS {
         answers.push_str(&format!("{i},{}\n", u8::from(i % 3 == 0)));
     }
-    write(&t.join("script/answer.csv"), &answers);
+    ToyTask::new()
+        .named("speedtoy")
+        .set("description", "d")
+        .set("metric", "accuracy")
+        .empty_env()
+        .env("train.py", "print('train')\n")
+        .no_read_only()
+        .without("script/research_problem.txt")
+        .eval_py(if pandas { EVAL_PANDAS } else { EVAL_STDLIB })
+        .script("answer.csv", answers)
+        .write_in(&bench);
 
     let logs = root.join("logs");
     let mut snapshots = 0;

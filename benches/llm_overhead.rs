@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use mlab::llm::{Config, Message, Models, Request};
 use mlab::testing::mock_server::{MockServer, Reply};
+use mlab::testing::scripted;
 
 /// The LLM configuration of `mlab run --llm SPEC`.
 fn config(spec: &str) -> Config {
@@ -67,14 +68,11 @@ fn main() {
     let models = Models::new(&config(&spec), Some(&dir.path().join("run"))).unwrap();
     let req = agent_request(&dir.path().join("run/agent_log/step_0_log.log"));
 
-    let script = dir.path().join("script.jsonl");
-    let line = serde_json::to_string(reply_text).unwrap() + "\n";
-    std::fs::write(&script, line.repeat(ROUNDS * PER_ROUND + 200)).unwrap();
-    let local = Models::new(
-        &config(&format!("scripted:{}", script.display())),
-        Some(&dir.path().join("local")),
-    )
-    .unwrap();
+    let script = scripted::write(
+        &dir.path().join("script.jsonl"),
+        &vec![reply_text.into(); ROUNDS * PER_ROUND + 200],
+    );
+    let local = Models::new(&config(&script), Some(&dir.path().join("local"))).unwrap();
     let local_req = agent_request(&dir.path().join("local/agent_log/step_0_log.log"));
 
     // The baseline client: same body size, same mock, same kind of runtime.

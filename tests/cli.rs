@@ -8,27 +8,23 @@
 mod common;
 
 use common::{mlab, output, text, write};
+use mlab::testing::toy::ToyTask;
 
 /// A benchmarks folder with one mlab-format task and one original-format task.
 fn toy_benchmarks() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let t = dir.path().join("toy");
-    write(
-        &t.join("task.toml"),
-        r#"name = "toy"
-description = "A toy task"
-category = "tabular"
-metric = "accuracy"
-direction = "higher"
-submission = ["submission.csv"]
-"#,
-    );
-    write(&t.join("env/train.py"), "print('train')\n");
-    write(&t.join("script/research_problem.txt"), "Do it.\n");
-    write(
-        &t.join("script/prepare.py"),
-        "print('==> making data')\nopen('../env/data.csv','w').write('a\\n1\\n')\n",
-    );
+    ToyTask::new()
+        .set("description", "A toy task")
+        .set("metric", "accuracy")
+        .empty_env()
+        .env("train.py", "print('train')\n")
+        .no_read_only()
+        .research_problem("Do it.\n")
+        .script(
+            "prepare.py",
+            "print('==> making data')\nopen('../env/data.csv','w').write('a\\n1\\n')\n",
+        )
+        .write_in(dir.path());
     let o = dir.path().join("oldstyle");
     write(&o.join("env/train.py"), "print(1)\n");
     write(&o.join("scripts/research_problem.txt"), "Old problem.\n");

@@ -254,8 +254,7 @@ fn escape_attempts_are_all_refused_and_nothing_outside_changes() {
     actions.push(json!({"name": "Final Answer", "args": {"final_answer": "done"}}));
     // The model actions must be refused on their paths before any model is
     // asked: the scripted model has no answers, so a call would fail the step.
-    let no_answers = toy.actions("no_answers.jsonl", &[]);
-    let llm = format!("scripted:{}", no_answers.display());
+    let llm = toy.script("no_answers.jsonl", &[]);
     let out = toy.run(&actions, &["--max-steps", "100", "--llm", &llm]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{mlab, output, text, write};
+use mlab::testing::toy::ToyTask;
 use serde_json::{json, Value};
 
 /// The toy eval: the last token of submission.csv is the score, scaled by
@@ -45,25 +46,22 @@ def get_score(folder):
 /// is better, declared baseline 10).
 fn benchmarks() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for (name, direction, baseline) in [
-        ("toy", "higher", ""),
-        ("toy-low", "lower", "baseline = 10.0\n"),
-    ] {
-        let t = dir.path().join(name);
-        write(
-            &t.join("task.toml"),
-            &format!(
-                "name = \"{name}\"\ndescription = \"toy\"\ncategory = \"tabular\"\nmetric = \"number\"\n\
-                 direction = \"{direction}\"\nsubmission = [\"submission.csv\"]\n{baseline}"
-            ),
-        );
-        write(&t.join("env/train.py"), "print('train')\n");
-        write(&t.join("script/eval.py"), TOY_EVAL);
-        write(&t.join("script/answer.txt"), "1\n");
-        write(
-            &t.join("script/research_problem.txt"),
-            "Make the number big.\n",
-        );
+    let tasks = [("toy", "higher", None), ("toy-low", "lower", Some("10.0"))];
+    for (name, direction, baseline) in tasks {
+        let mut task = ToyTask::new()
+            .named(name)
+            .set("metric", "number")
+            .set("direction", direction)
+            .empty_env()
+            .env("train.py", "print('train')\n")
+            .no_read_only()
+            .eval_py(TOY_EVAL)
+            .script("answer.txt", "1\n")
+            .research_problem("Make the number big.\n");
+        if let Some(b) = baseline {
+            task = task.set_raw("baseline", b);
+        }
+        task.write_in(dir.path());
     }
     dir
 }

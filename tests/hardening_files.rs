@@ -42,8 +42,7 @@ fn run_in(
     // Model-backed actions (Understand File) must be refused on their file
     // before any model is asked: this scripted model has no answers, so a
     // call would turn the observation into a model error.
-    let no_answers = toy.actions("no_answers.jsonl", &[]);
-    let llm = format!("scripted:{}", no_answers.display());
+    let llm = toy.script("no_answers.jsonl", &[]);
     let mut flags = vec!["--max-steps", "100", "--llm", &llm];
     flags.extend_from_slice(extra);
     let mut cmd = toy.command(&file, &toy.log(), &flags);

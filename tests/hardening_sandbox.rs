@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{mlab, output, read_json, real_python, text, write};
+use mlab::testing::scripted::jsonl;
+use mlab::testing::toy::ToyTask;
 use serde_json::{json, Value};
 
 fn all(o: &Output) -> String {
@@ -36,40 +38,29 @@ fn scratch_outside_tmp() -> tempfile::TempDir {
     tempfile::tempdir_in(&base).unwrap()
 }
 
-/// The toy task: train.py, read-only train.csv, an eval.py that scores the
-/// number in submission.csv times script/answer.txt.
+/// The toy task (`mlab::testing::toy`) with a train.py that only prints,
+/// no data/, and an eval.py that scores the number in submission.csv times
+/// script/answer.txt, written into `dir`.
 fn toy_task(dir: &Path) {
-    write(
-        &dir.join("task.toml"),
-        "name = \"toy\"\ndescription = \"toy\"\ncategory = \"tabular\"\nmetric = \"m\"\n\
-         direction = \"higher\"\nsubmission = [\"submission.csv\"]\n",
-    );
-    write(&dir.join("env/train.py"), "print('training')\n");
-    write(&dir.join("env/train.csv"), "a,b\n1,2\n");
-    write(&dir.join("script/read_only_files.txt"), "./train.csv\n");
-    write(
-        &dir.join("script/research_problem.txt"),
-        "Make a submission.\n",
-    );
-    write(&dir.join("script/answer.txt"), "2\n");
-    write(
-        &dir.join("script/eval.py"),
-        "import os\n\
-         def get_score(folder):\n\
-         \x20   with open(os.path.join(folder, 'submission.csv')) as f:\n\
-         \x20       value = float(f.read().split()[-1])\n\
-         \x20   with open('answer.txt') as f:\n\
-         \x20       return value * float(f.read())\n",
-    );
+    ToyTask::new()
+        .env("train.py", "print('training')\n")
+        .without_env("data/x.csv")
+        .read_only("./train.csv\n")
+        .script("answer.txt", "2\n")
+        .eval_py(
+            "import os\n\
+             def get_score(folder):\n\
+             \x20   with open(os.path.join(folder, 'submission.csv')) as f:\n\
+             \x20       value = float(f.read().split()[-1])\n\
+             \x20   with open('answer.txt') as f:\n\
+             \x20       return value * float(f.read())\n",
+        )
+        .write_at(dir);
 }
 
 /// Writes `actions` as JSONL at `file`.
 fn actions(file: &Path, actions: &[Value]) {
-    let text: String = actions
-        .iter()
-        .map(|a| format!("{}\n", serde_json::to_string(a).unwrap()))
-        .collect();
-    write(file, &text);
+    write(file, &jsonl(actions));
 }
 
 /// `mlab run` of the toy task in `root/bench` with `--agent actions` under

@@ -9,6 +9,7 @@ mod common;
 mod env_support;
 
 use env_support::{read_json, text, Toy};
+use mlab::testing::scripted::with_usage;
 use serde_json::json;
 
 #[test]
@@ -211,16 +212,13 @@ fn bad_input_is_refused_before_any_workspace_is_made() {
 #[test]
 fn llm_backed_actions_use_the_models_of_the_run() {
     let toy = Toy::new();
-    let replies = toy.path().join("replies.jsonl");
-    std::fs::write(
-        &replies,
-        concat!(
-            "{\"text\": \"it prints training\", \"usage\": {\"input_tokens\": 100, \"output_tokens\": 5}}\n",
-            "{\"text\": \"```python\\nprint('edited')\\n```\", \"usage\": {\"input_tokens\": 50, \"output_tokens\": 7}}\n",
-        ),
-    )
-    .unwrap();
-    let model = format!("scripted:{}", replies.display());
+    let model = toy.script(
+        "replies.jsonl",
+        &[
+            with_usage("it prints training", 100, 5),
+            with_usage("```python\nprint('edited')\n```", 50, 7),
+        ],
+    );
     let out = toy.run(
         &[
             json!({"name": "Understand File", "args": {"file_name": "train.py", "things_to_look_for": "output"}}),
@@ -250,10 +248,7 @@ fn llm_backed_actions_use_the_models_of_the_run() {
 #[test]
 fn an_exhausted_token_budget_ends_the_run_with_its_final_snapshot() {
     let toy = Toy::new();
-    let replies = toy.path().join("replies.jsonl");
-    let line = "{\"text\": \"fine\", \"usage\": {\"input_tokens\": 100, \"output_tokens\": 5}}\n";
-    std::fs::write(&replies, line.repeat(3)).unwrap();
-    let model = format!("scripted:{}", replies.display());
+    let model = toy.script("replies.jsonl", &vec![with_usage("fine", 100, 5); 3]);
     let understand = json!({"name": "Understand File", "args": {"file_name": "train.py", "things_to_look_for": "x"}});
     let out = toy.run(
         &[

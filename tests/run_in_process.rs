@@ -5,7 +5,6 @@
 // for the helpers too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-mod agent_support;
 mod common;
 mod env_support;
 
@@ -13,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use agent_support::research_reply;
 use env_support::{read_json, real_python, Toy};
 use mlab::agent::{AgentConfig, AgentKind, Options};
 use mlab::run::record::ExitReason;
@@ -21,6 +19,7 @@ use mlab::run::RunConfig;
 use mlab::sandbox::Kind;
 use mlab::task::Locations;
 use mlab::testing::mock_server::{MockServer, Reply};
+use mlab::testing::scripted::research_reply;
 use serde_json::{json, Value};
 
 /// A run of the action list `actions` on the toy task, under `<toy>/<name>/`.
@@ -126,18 +125,6 @@ fn agent_config(toy: &Toy, name: &str, kind: AgentKind, llm: Option<String>) -> 
     cfg
 }
 
-/// Writes a scripted model's replies (one JSON value per line) and returns
-/// its `--llm` spec.
-fn scripted(toy: &Toy, name: &str, replies: &[Value]) -> String {
-    let p = toy.path().join(name);
-    let body: String = replies
-        .iter()
-        .map(|r| format!("{}\n", serde_json::to_string(r).unwrap()))
-        .collect();
-    std::fs::write(&p, body).unwrap();
-    format!("scripted:{}", p.display())
-}
-
 /// `(action name, observation)` of every step of a run's trace.
 fn steps(log: &std::path::Path) -> Vec<(String, String)> {
     read_json(&log.join("env_log/trace.json"))["steps"]
@@ -164,8 +151,7 @@ fn llm_calls(log: &std::path::Path) -> Vec<Value> {
 #[test]
 fn research_agent_in_process_acts_on_the_scripted_models_replies() {
     let toy = Toy::new();
-    let llm = scripted(
-        &toy,
+    let llm = toy.script(
         "main.jsonl",
         &[
             research_reply("look around", "List Files", json!({"dir_path": "."})),

@@ -15,6 +15,10 @@ pub(crate) use crate::common;
 // some of them.
 #[allow(unused_imports)]
 pub use common::{alive, read_json, real_python, text, wait_for, write};
+use mlab::testing::scripted;
+#[allow(unused_imports)]
+pub use mlab::testing::scripted::research_reply;
+use mlab::testing::toy::ToyTask;
 
 /// A benchmarks folder with one task and room for logs and workspaces.
 pub struct Bench {
@@ -26,25 +30,21 @@ pub struct Bench {
 }
 
 impl Bench {
-    /// `bench/toy`: train.py writes submission.csv; a read-only data.csv;
-    /// no prepare step.
+    /// `bench/toy`: the toy task (`mlab::testing::toy`) with train.py
+    /// printing `training done`, a read-only data.csv in place of train.csv
+    /// and data/; no prepare step.
     pub fn toy() -> Bench {
         let dir = tempfile::tempdir().unwrap();
-        let t = dir.path().join("bench/toy");
-        write(
-            &t.join("task.toml"),
-            "name = \"toy\"\ndescription = \"toy\"\ncategory = \"tabular\"\nmetric = \"m\"\ndirection = \"higher\"\nsubmission = [\"submission.csv\"]\n",
-        );
-        write(
-            &t.join("env/train.py"),
-            "print('training done')\nopen('submission.csv', 'w').write('id\\n1\\n')\n",
-        );
-        write(&t.join("env/data.csv"), "a,b\n1,2\n");
-        write(&t.join("script/read_only_files.txt"), "./data.csv\n");
-        write(
-            &t.join("script/research_problem.txt"),
-            "Make a submission for the toy task.\n",
-        );
+        ToyTask::new()
+            .empty_env()
+            .env(
+                "train.py",
+                "print('training done')\nopen('submission.csv', 'w').write('id\\n1\\n')\n",
+            )
+            .env("data.csv", "a,b\n1,2\n")
+            .read_only("./data.csv\n")
+            .research_problem("Make a submission for the toy task.\n")
+            .write_in(&dir.path().join("bench"));
         Bench {
             dir,
             task: "toy".into(),
@@ -104,15 +104,10 @@ impl Bench {
         write(&self.task_dir().join("env").join(rel), text);
     }
 
-    /// Writes a scripted model's replies (one JSON value per line).
+    /// Writes a scripted model's replies (one JSON value per line) and
+    /// returns its `--llm` spec.
     pub fn script(&self, name: &str, replies: &[Value]) -> String {
-        let p = self.path().join(name);
-        let body: String = replies
-            .iter()
-            .map(|r| format!("{}\n", serde_json::to_string(r).unwrap()))
-            .collect();
-        std::fs::write(&p, body).unwrap();
-        format!("scripted:{}", p.display())
+        scripted::write(&self.path().join(name), replies)
     }
 
     pub fn log(&self, name: &str) -> PathBuf {
@@ -170,19 +165,6 @@ impl Bench {
             .parse()
             .unwrap()
     }
-}
-
-/// A reply of the research agent's format, with `marker` as its Thought.
-pub fn research_reply(marker: &str, action: &str, input: Value) -> Value {
-    Value::String(format!(
-        "Reflection: looking at what happened so far.\n\
-         Research Plan and Status: 1. Understand the task. 2. Measure. 3. **Improve.**\n\
-         Fact Check: nothing new is claimed.\n\
-         Thought: {marker}\n\
-         Action: {action}\n\
-         Action Input: {}",
-        serde_json::to_string_pretty(&input).unwrap()
-    ))
 }
 
 /// The lines of `<log>/agent_log/llm_calls.jsonl`.

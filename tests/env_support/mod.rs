@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use mlab::testing::scripted;
 use serde_json::Value;
 
 // The test crate declares `mod common;` beside this module.
@@ -14,35 +15,25 @@ pub(crate) use crate::common;
 // some of them.
 #[allow(unused_imports)]
 pub use common::{alive, read_json, real_python, text, wait_for, write};
+#[allow(unused_imports)]
+pub use mlab::testing::toy::ToyTask;
 
 pub struct Toy {
     pub dir: tempfile::TempDir,
 }
 
 impl Toy {
-    /// `bench/toy` with train.py, a read-only train.csv and data/x.csv
-    /// (read-only through `data/*`).
+    /// The default toy task (`mlab::testing::toy`) in `bench/toy`:
+    /// train.py, a read-only train.csv and data/x.csv (read-only through
+    /// `data/*`).
     pub fn new() -> Toy {
+        Toy::with(ToyTask::new())
+    }
+
+    /// `task` in `bench/`.
+    pub fn with(task: ToyTask) -> Toy {
         let dir = tempfile::tempdir().unwrap();
-        let t = dir.path().join("bench/toy");
-        write(
-            &t.join("task.toml"),
-            "name = \"toy\"\ndescription = \"toy\"\ncategory = \"tabular\"\nmetric = \"m\"\ndirection = \"higher\"\nsubmission = [\"submission.csv\"]\n",
-        );
-        write(
-            &t.join("env/train.py"),
-            "print('training')\nopen('submission.csv', 'w').write('id\\n1\\n')\n",
-        );
-        write(&t.join("env/train.csv"), "a,b\n1,2\n");
-        write(&t.join("env/data/x.csv"), "x\n");
-        write(
-            &t.join("script/read_only_files.txt"),
-            "./train.csv\ndata/*\n",
-        );
-        write(
-            &t.join("script/research_problem.txt"),
-            "Make a submission.\n",
-        );
+        task.write_in(&dir.path().join("bench"));
         Toy { dir }
     }
 
@@ -65,12 +56,13 @@ impl Toy {
     /// Writes `actions` as JSONL and returns the file.
     pub fn actions(&self, name: &str, actions: &[Value]) -> PathBuf {
         let p = self.path().join(name);
-        let text: String = actions
-            .iter()
-            .map(|a| format!("{}\n", serde_json::to_string(a).unwrap()))
-            .collect();
-        std::fs::write(&p, text).unwrap();
+        std::fs::write(&p, scripted::jsonl(actions)).unwrap();
         p
+    }
+
+    /// Writes a scripted model's replies and returns its `--llm` spec.
+    pub fn script(&self, name: &str, replies: &[Value]) -> String {
+        scripted::write(&self.path().join(name), replies)
     }
 
     /// `mlab run` on the toy task with an actions file, not yet started
