@@ -574,11 +574,10 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs a writable pids cgroup controller (.ci/run runs it, as root)"]
     fn killing_a_spawned_group_removes_its_cgroup() {
-        let Some(pids) = limits::find_own_for_tests("pids") else {
-            eprintln!("SKIPPED: no pids cgroup controller here");
-            return;
-        };
+        let pids = limits::find_own_for_tests("pids")
+            .expect("this test needs a writable pids cgroup controller, and this machine has none");
         let dir = tempfile::tempdir().unwrap();
         let mut p = policy(dir.path());
         p.max_procs = Some(50);
