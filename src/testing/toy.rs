@@ -4,7 +4,7 @@
 //! `env/` or `script/` (eval.py, read_only_files.txt, an answer file), a
 //! field of task.toml.
 //!
-//! ```ignore
+//! ```text
 //! let dir = ToyTask::new()
 //!     .env("train.py", "print('hi')\n")
 //!     .eval_py(EVAL)
