@@ -95,46 +95,21 @@ pub(super) fn evaluate_run(cfg: &Config, run: &Run) -> EvaluatedRun {
             }
         }
     }
-    let extra = result::extra_flags(run);
-    let rel = run.dir.strip_prefix(&cfg.log_folder).unwrap_or(&run.dir);
-    let folder = if rel.as_os_str().is_empty() {
-        ".".to_string()
-    } else {
-        rel.display().to_string()
-    };
     EvaluatedRun {
-        folder,
+        folder: super::folder_label(cfg, run),
         task_known: true,
-        result: RunResult {
-            path: run
-                .dir
-                .join("env_log")
-                .join("trace.json")
-                .display()
-                .to_string(),
-            summary: String::new(),
-            rubric_questions: Default::default(),
-            score,
-            score_steps,
-            submitted_final_answer: run.submitted_final_answer(),
-            final_score: final_score.unwrap_or(-1.0),
-            total_time: result::total_time(run),
-            error: result::error_text(run),
-            extra,
-            task: run.recorded_task().map(String::from),
-            agent: run.agent(),
-            llm: run.llm(),
-            seed: result::recorded(run, |r| r.seed),
-            steps: result::steps(run),
-            tokens: result::recorded(run, |r| r.tokens),
-            cost_usd: result::recorded(run, |r| r.cost_usd),
-            exit_reason: result::recorded(run, |r| r.exit_reason),
-            tampered: result::recorded(run, |r| r.tampered),
-            best_score: best,
-            step_scores,
-            graded_final_score: final_score,
-            eval_errors,
-        },
+        result: RunResult::of_run(
+            run,
+            run.recorded_task().map(String::from),
+            result::Graded {
+                score,
+                score_steps,
+                step_scores,
+                final_score,
+                best_score: best,
+                eval_errors,
+            },
+        ),
     }
 }
 

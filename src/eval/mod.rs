@@ -657,16 +657,7 @@ fn collect(cfg: &Config, scores: Scores) -> Collected {
     for r in &scores.runs {
         let p = &r.planned;
         let (result, row_stats) = build_result(r, &|key| scores.outcome(key));
-        let rel = p
-            .run
-            .dir
-            .strip_prefix(&cfg.log_folder)
-            .unwrap_or(&p.run.dir);
-        let folder = if rel.as_os_str().is_empty() {
-            ".".to_string()
-        } else {
-            rel.display().to_string()
-        };
+        let folder = folder_label(cfg, &p.run);
         if let (Ok(t), Some(mut s)) = (&p.task, row_stats) {
             s.folder = folder.clone();
             out.facts
@@ -687,6 +678,16 @@ fn collect(cfg: &Config, scores: Scores) -> Collected {
     out
 }
 
+/// A run's folder relative to the log folder ("." for the folder itself).
+fn folder_label(cfg: &Config, run: &Run) -> String {
+    let rel = run.dir.strip_prefix(&cfg.log_folder).unwrap_or(&run.dir);
+    if rel.as_os_str().is_empty() {
+        ".".to_string()
+    } else {
+        rel.display().to_string()
+    }
+}
+
 /// Stage 6: the summary rows, per task and configuration.
 fn summarise(cfg: &Config, collected: &Collected) -> Vec<Group> {
     summary::summarize(&collected.stats, &collected.facts, &cfg.baseline)
@@ -700,7 +701,6 @@ fn build_result(
 ) -> (RunResult, Option<RunStats>) {
     let p = &r.planned;
     let run = &p.run;
-    let extra = result::extra_flags(run);
     let direction = p
         .task
         .as_ref()
@@ -761,54 +761,30 @@ fn build_result(
         Ok(t) => Some(t.task.name().to_string()),
         Err(_) => run.recorded_task().map(String::from),
     };
-    let agent = run.agent();
-    let llm = run.llm();
-    let total_time = result::total_time(run);
+    let graded = result::Graded {
+        score,
+        score_steps,
+        step_scores,
+        final_score,
+        best_score: best,
+        eval_errors,
+    };
+    let entry = RunResult::of_run(run, task_name, graded);
     let record = run.record.as_ref();
     let stats = p.task.as_ref().ok().map(|t| RunStats {
         task: t.task.name().to_string(),
         folder: String::new(),
-        agent: agent.clone(),
-        llm: llm.clone(),
+        agent: entry.agent.clone(),
+        llm: entry.llm.clone(),
         config: run.config(),
         seed: record.map(|r| r.seed),
-        infra_failure: result::infra_failure(run, &extra),
-        final_score,
-        best_score: best,
+        infra_failure: result::infra_failure(run, &entry.extra),
+        final_score: entry.graded_final_score,
+        best_score: entry.best_score,
         cost_usd: record.map(|r| r.cost_usd),
         tokens: record.map(|r| r.tokens.input + r.tokens.output),
-        wall_time: (total_time > 0.0).then_some(total_time),
+        wall_time: (entry.total_time > 0.0).then_some(entry.total_time),
     });
-    let entry = RunResult {
-        path: run
-            .dir
-            .join("env_log")
-            .join("trace.json")
-            .display()
-            .to_string(),
-        summary: String::new(),
-        rubric_questions: BTreeMap::new(),
-        score,
-        score_steps,
-        submitted_final_answer: run.submitted_final_answer(),
-        final_score: final_score.unwrap_or(-1.0),
-        total_time,
-        error: result::error_text(run),
-        extra,
-        task: task_name,
-        agent,
-        llm,
-        seed: result::recorded(run, |r| r.seed),
-        steps: result::steps(run),
-        tokens: result::recorded(run, |r| r.tokens),
-        cost_usd: result::recorded(run, |r| r.cost_usd),
-        exit_reason: result::recorded(run, |r| r.exit_reason),
-        tampered: result::recorded(run, |r| r.tampered),
-        best_score: best,
-        step_scores,
-        graded_final_score: final_score,
-        eval_errors,
-    };
     (entry, stats)
 }
 

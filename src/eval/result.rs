@@ -78,6 +78,54 @@ pub struct RunResult {
     pub eval_errors: Vec<EvalError>,
 }
 
+/// What grading found for one run's snapshots.
+#[derive(Debug, Default)]
+pub struct Graded {
+    pub score: Vec<f64>,
+    pub score_steps: Vec<u64>,
+    pub step_scores: Vec<Option<f64>>,
+    pub final_score: Option<f64>,
+    pub best_score: Option<f64>,
+    pub eval_errors: Vec<EvalError>,
+}
+
+impl RunResult {
+    /// A run's entry: what grading found, and the rest read from the run's
+    /// logs. `task` is the task the run was graded as.
+    pub fn of_run(run: &Run, task: Option<String>, g: Graded) -> RunResult {
+        RunResult {
+            path: run
+                .dir
+                .join("env_log")
+                .join("trace.json")
+                .display()
+                .to_string(),
+            summary: String::new(),
+            rubric_questions: BTreeMap::new(),
+            score: g.score,
+            score_steps: g.score_steps,
+            submitted_final_answer: run.submitted_final_answer(),
+            final_score: g.final_score.unwrap_or(-1.0),
+            total_time: total_time(run),
+            error: error_text(run),
+            extra: extra_flags(run),
+            task,
+            agent: run.agent(),
+            llm: run.llm(),
+            seed: recorded(run, |r| r.seed),
+            steps: steps(run),
+            tokens: recorded(run, |r| r.tokens),
+            cost_usd: recorded(run, |r| r.cost_usd),
+            exit_reason: recorded(run, |r| r.exit_reason),
+            tampered: recorded(run, |r| r.tampered),
+            best_score: g.best_score,
+            step_scores: g.step_scores,
+            graded_final_score: g.final_score,
+            eval_errors: g.eval_errors,
+        }
+    }
+}
+
 /// What a snapshot that could not be scored counts in the original's
 /// `score` list: the worst finite number for the task's direction
 /// (-1.7976931348623157e308 when higher is better, +1.7976931348623157e308
