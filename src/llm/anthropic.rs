@@ -70,31 +70,22 @@ impl Anthropic {
 
     #[cfg(test)]
     pub fn body(&self, req: &Request) -> Vec<u8> {
-        self.body_with(req, true)
+        self.body_with(req, transport::sends_tool_choice(req, &self.no_tool_choice))
     }
 
-    /// The body, with `tool_choice` (`{"type":"any"}` for required) only
-    /// when `choice` and the request offers tools and the server has not
-    /// rejected the field.
+    /// The body, with `tool_choice` (`{"type":"any"}` for required) when
+    /// `choice` (decided once per call by [`transport::sends_tool_choice`]).
     #[expect(
         clippy::expect_used,
         reason = "the body holds only strings, numbers and JSON values, which always serialise"
     )]
     fn body_with(&self, req: &Request, choice: bool) -> Vec<u8> {
-        let tool_choice = req
-            .tool_choice
-            .filter(|_| choice && !req.tools.is_empty())
-            .filter(|_| {
-                !self
-                    .no_tool_choice
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            })
-            .map(|c| WireChoice {
-                kind: match c {
-                    ToolChoice::Auto => "auto",
-                    ToolChoice::Required => "any",
-                },
-            });
+        let tool_choice = req.tool_choice.filter(|_| choice).map(|c| WireChoice {
+            kind: match c {
+                ToolChoice::Auto => "auto",
+                ToolChoice::Required => "any",
+            },
+        });
         let system: Vec<&str> = req
             .messages
             .iter()
@@ -271,21 +262,16 @@ impl Backend for Anthropic {
     }
 
     fn call(&self, req: &Request, _role: RoleName) -> Outcome {
-        transport::with_tool_choice_fallback(
-            &self.label,
-            req.tool_choice.is_some() && !req.tools.is_empty(),
-            &self.no_tool_choice,
-            |choice| {
-                transport::post_json(
-                    &self.policy,
-                    &self.label,
-                    &self.url,
-                    &self.headers,
-                    self.body_with(req, choice),
-                    |reply| interpret(reply, &req.stop),
-                )
-            },
-        )
+        transport::with_tool_choice_fallback(&self.label, req, &self.no_tool_choice, |choice| {
+            transport::post_json(
+                &self.policy,
+                &self.label,
+                &self.url,
+                &self.headers,
+                self.body_with(req, choice),
+                |reply| interpret(reply, &req.stop),
+            )
+        })
     }
 }
 

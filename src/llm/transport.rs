@@ -446,17 +446,26 @@ pub fn rejects_tool_choice(e: &LlmError) -> bool {
     m.contains("tool_choice") || m.contains("tool choice")
 }
 
-/// Sends with `tool_choice` unless the server rejected it before; when it
-/// rejects it now, remembers that in `rejected`, says so and asks again
-/// without it. `send` builds and posts the body for "with the choice".
+/// Whether a call sends `tool_choice`: the request asks for one, offers
+/// tools, and the server has not rejected the field before.
+pub fn sends_tool_choice(req: &super::Request, rejected: &std::sync::atomic::AtomicBool) -> bool {
+    req.tool_choice.is_some()
+        && !req.tools.is_empty()
+        && !rejected.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sends with `tool_choice` where [`sends_tool_choice`] says so; when the
+/// server rejects it now, remembers that in `rejected`, says so and asks
+/// again without it. `send` builds and posts the body for "with the
+/// choice".
 pub fn with_tool_choice_fallback(
     label: &str,
-    wanted: bool,
+    req: &super::Request,
     rejected: &std::sync::atomic::AtomicBool,
     send: impl Fn(bool) -> (Result<super::metered::Reply, LlmError>, Vec<RetryNote>),
 ) -> super::metered::Outcome {
     use std::sync::atomic::Ordering;
-    let with = wanted && !rejected.load(Ordering::Relaxed);
+    let with = sends_tool_choice(req, rejected);
     let (result, mut retries) = send(with);
     match result {
         Err(e) if with && rejects_tool_choice(&e) => {
