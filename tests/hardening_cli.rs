@@ -47,26 +47,9 @@ fn holding_actions(toy: &Toy, name: &str, tag: &str) -> PathBuf {
 /// `mlab run` on the toy task from the toy's folder, with no --work-dir
 /// unless `extra` gives one.
 fn run_cmd(toy: &Toy, actions: &Path, log: &str, extra: &[&str]) -> Command {
-    let mut c = common::mlab();
+    // The log dir is relative to the toy's folder, the run's cwd.
+    let mut c = toy.command_in(actions, Path::new(log), None, extra);
     c.current_dir(toy.path())
-        .arg("--benchmarks-dir")
-        .arg(toy.path().join("bench"))
-        .args([
-            "run",
-            "--task",
-            "toy",
-            "--agent",
-            "actions",
-            "--sandbox",
-            "none",
-        ])
-        .arg("--actions")
-        .arg(actions)
-        .args(["--log-dir", log])
-        .arg("--python")
-        .arg(real_python())
-        .args(extra)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c

@@ -425,27 +425,8 @@ fn a_full_log_disk_closes_the_run_as_an_infrastructure_failure() {
     let file = toy.actions("a.jsonl", &actions);
     let log = disk.join("logs");
     // Log and work dir both on the small disk.
-    let out = common::mlab()
-        .arg("--benchmarks-dir")
-        .arg(toy.path().join("bench"))
-        .args([
-            "run",
-            "--task",
-            "toy",
-            "--agent",
-            "actions",
-            "--sandbox",
-            "none",
-        ])
-        .arg("--actions")
-        .arg(&file)
-        .arg("--log-dir")
-        .arg(&log)
-        .arg("--work-dir")
-        .arg(disk.join("work"))
-        .arg("--python")
-        .arg(common::real_python())
-        .stdin(Stdio::null())
+    let out = toy
+        .command_in(&file, &log, Some(&disk.join("work")), &[])
         .output()
         .unwrap();
     assert!(!out.status.success(), "{}", text(&out.stderr));

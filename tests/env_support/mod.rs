@@ -68,6 +68,18 @@ impl Toy {
     /// `mlab run` on the toy task with an actions file, not yet started
     /// (`--sandbox none` unless `extra` names a sandbox).
     pub fn command(&self, actions: &Path, log: &Path, extra: &[&str]) -> Command {
+        self.command_in(actions, log, Some(&self.path().join("work")), extra)
+    }
+
+    /// [`Toy::command`] with the work dir given (`None`: no `--work-dir`,
+    /// so mlab picks its default).
+    pub fn command_in(
+        &self,
+        actions: &Path,
+        log: &Path,
+        work: Option<&Path>,
+        extra: &[&str],
+    ) -> Command {
         let mut c = common::mlab();
         c.arg("--benchmarks-dir")
             .arg(self.path().join("bench"))
@@ -75,10 +87,11 @@ impl Toy {
             .arg("--actions")
             .arg(actions)
             .arg("--log-dir")
-            .arg(log)
-            .arg("--work-dir")
-            .arg(self.path().join("work"))
-            .arg("--python")
+            .arg(log);
+        if let Some(w) = work {
+            c.arg("--work-dir").arg(w);
+        }
+        c.arg("--python")
             .arg(real_python())
             .args(extra)
             .stdin(std::process::Stdio::null());
