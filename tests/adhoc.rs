@@ -636,3 +636,42 @@ fn task_new_makes_a_task_that_lists_prepares_and_runs() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("still the template"), "{stdout}");
 }
+
+/// An intermediate snapshot the eval command cannot score is null in
+/// mlab's keys and the worst value in the original's `score` list (ad-hoc
+/// scores are higher-is-better), never 0.
+#[test]
+fn an_adhoc_step_the_eval_cmd_cannot_score_is_null_and_the_worst_value() {
+    let p = Proj::new();
+    // Step 1 has no out.txt yet; step 2 has it.
+    let actions = p.actions(
+        "a.jsonl",
+        &[
+            json!({"name": "List Files", "args": {"dir_path": "."}}),
+            json!({"name": "Execute Script", "args": {"script_name": "train.py"}}),
+            json!({"name": "Final Answer", "args": {"final_answer": "done"}}),
+        ],
+    );
+    let out = p
+        .command(
+            "steps",
+            &actions,
+            &["--problem", "x", "--eval-cmd", "cat {snapshot}/out.txt"],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = eval(&p, &["--sandbox", "none", "--eval-intermediate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let results = common::eval_outputs(&p.path().join("results.json"));
+    let (_, run) = results["runs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.contains("/logs/steps/"))
+        .unwrap();
+    assert_eq!(run["step_scores"][0], Value::Null, "{run}");
+    assert_eq!(run["score"][0], json!(f64::MIN), "{run}");
+    assert_eq!(run["step_scores"][1], json!(0.75), "{run}");
+    assert_eq!(run["final_score"], json!(0.75), "{run}");
+}
