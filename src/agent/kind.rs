@@ -35,11 +35,14 @@ pub enum AgentKind {
     External,
     /// Plays a fixed list of actions (`--actions FILE`), no model.
     Actions,
+    /// An outside agent, unmodified, run as one program in the sandbox
+    /// behind mlab's LLM gateway (`--agent-cmd`).
+    Program,
 }
 
 impl AgentKind {
     /// Every kind, in the order `--help` lists them.
-    pub const ALL: [AgentKind; 7] = [
+    pub const ALL: [AgentKind; 8] = [
         AgentKind::Research,
         AgentKind::Baseline,
         AgentKind::Simple,
@@ -47,6 +50,7 @@ impl AgentKind {
         AgentKind::Tools,
         AgentKind::External,
         AgentKind::Actions,
+        AgentKind::Program,
     ];
 
     /// The name `--agent` takes and run.json records.
@@ -59,6 +63,7 @@ impl AgentKind {
             AgentKind::Tools => "tools",
             AgentKind::External => "external",
             AgentKind::Actions => "actions",
+            AgentKind::Program => "program",
         }
     }
 
@@ -122,7 +127,8 @@ pub struct AgentConfig {
     pub kind: AgentKind,
     /// For `actions`: JSONL of `{"name","args"}` or a trace.json to replay.
     pub actions: Option<PathBuf>,
-    /// For `external`: the command that starts the agent (`sh -c`).
+    /// For `external` and `program`: the command that starts the agent
+    /// (`sh -c`).
     pub command: Option<String>,
     /// For `external`: seconds to wait for each message of the agent.
     pub timeout: f64,
@@ -148,6 +154,7 @@ enum Build {
     React,
     Tools,
     External(String),
+    Program(String),
     Actions(Vec<Action>),
 }
 
@@ -181,6 +188,12 @@ pub fn check(cfg: &AgentConfig, has_model: bool) -> Result<CheckedAgent> {
             Some(c) => Build::External(c.to_string()),
             None => bail!(
                 "--agent external needs --agent-cmd \"<command>\" that starts your agent (see docs/agent-protocol.md; examples/external_agent.py is a working example)"
+            ),
+        },
+        AgentKind::Program => match cfg.command.as_deref().filter(|c| !c.trim().is_empty()) {
+            Some(c) => Build::Program(c.to_string()),
+            None => bail!(
+                "--agent program needs --agent-cmd \"<command>\" that starts the outside agent in the workspace (see docs/outside-agents.md for aider, mini-swe-agent and others)"
             ),
         },
         AgentKind::Research => Build::Research,
@@ -218,6 +231,10 @@ pub struct AgentSetup<'a> {
     pub max_time: f64,
     /// Set when the user asked the run to stop (Ctrl-C).
     pub interrupt: Arc<AtomicBool>,
+    /// The run's LLM flags (the `program` agent's gateway uses them).
+    pub llm: crate::llm::Config,
+    /// The run's log folder.
+    pub log_dir: PathBuf,
 }
 
 pub fn make(agent: CheckedAgent, setup: AgentSetup) -> Result<Box<dyn Agent>> {
@@ -240,6 +257,17 @@ pub fn make(agent: CheckedAgent, setup: AgentSetup) -> Result<Box<dyn Agent>> {
                 max_time: setup.max_time,
                 task: setup.task.name(),
                 models: setup.models.clone(),
+                agent_log: log,
+                interrupt: setup.interrupt.clone(),
+            },
+        )?),
+        Build::Program(command) => Box::new(super::program::ProgramAgent::new(
+            super::program::ProgramSetup {
+                command: &command,
+                models: setup.models.clone(),
+                llm: setup.llm.clone(),
+                log_dir: &setup.log_dir,
+                options: opts.program.clone(),
                 agent_log: log,
                 interrupt: setup.interrupt.clone(),
             },

@@ -2,8 +2,9 @@
 //!
 //! One file per agent: `research` (the paper's research agent), `baseline`
 //! (runs the starter script and submits), `simple` and `react` (the
-//! original's lighter agents), `tools` (native tool calling) and `external`
-//! (a program of the user's, over the JSON-lines protocol of `protocol`).
+//! original's lighter agents), `tools` (native tool calling), `external`
+//! (a program of the user's, over the JSON-lines protocol of `protocol`)
+//! and `program` (an outside agent, unmodified, behind the LLM gateway).
 //! Shared parts: `prompt` (what the model is shown), `parse` (reading its
 //! replies), `state` (what is remembered and saved each step), `summarize`
 //! (long observations) and, here, the options, the person-readable
@@ -20,6 +21,7 @@ pub mod baseline;
 pub mod external;
 pub mod kind;
 pub mod parse;
+pub mod program;
 pub mod prompt;
 pub mod protocol;
 pub mod react;
@@ -54,6 +56,13 @@ pub use kind::{check, make, AgentConfig, AgentKind, AgentSetup, CheckedAgent};
 pub trait Agent {
     /// Drives `env`; returns the agent's final message.
     fn run(&mut self, env: &mut Environment) -> Result<String>;
+
+    /// What the agent's model calls cost when they did not go through the
+    /// run's `Models` (the `program` agent's gateway); None: read the
+    /// models' totals.
+    fn llm_totals(&self) -> Option<crate::llm::Totals> {
+        None
+    }
 }
 
 /// The agent flags of `mlab run` that the model-driven agents use.
@@ -76,6 +85,8 @@ pub struct Options {
     pub tool_choice: ToolChoice,
     /// The words shown to the model (`--prompts`; mlab's own by default).
     pub prompts: std::sync::Arc<crate::prompts::PromptSet>,
+    /// `--agent program`'s settings.
+    pub program: program::ProgramOptions,
 }
 
 /// The flags' defaults.
@@ -93,6 +104,7 @@ impl Default for Options {
             resume_agent_log: None,
             tool_choice: ToolChoice::Required,
             prompts: crate::prompts::default_set(),
+            program: program::ProgramOptions::default(),
         }
     }
 }

@@ -142,9 +142,24 @@ pub struct RunArgs {
 
     /// For --agent external: the command that starts your agent (run with
     /// `sh -c`; it speaks JSON lines on stdin/stdout, see
-    /// docs/agent-protocol.md).
+    /// docs/agent-protocol.md). For --agent program: the outside agent's
+    /// command, run in the sandbox with the workspace as its folder;
+    /// `{problem}` becomes the research problem, shell-quoted (see
+    /// docs/outside-agents.md).
     #[arg(long, value_name = "COMMAND")]
     pub agent_cmd: Option<String>,
+
+    /// For --agent program: a model the program may ask the gateway for
+    /// besides --llm's (repeatable).
+    #[arg(long = "allow-model", value_name = "MODEL")]
+    pub allow_model: Vec<String>,
+
+    /// For --agent program: a venv of outside agents shown read-only inside
+    /// the sandbox, its bin/ on PATH (default: the one `./install.sh
+    /// --outside-agents` makes, when present).
+    #[arg(long, value_name = "DIR")]
+    #[serde(serialize_with = "super::llm::path_text")]
+    pub agents_venv: Option<PathBuf>,
 
     /// For --agent external: seconds to wait for each message of the agent
     /// before it is stopped.
@@ -260,6 +275,11 @@ impl RunArgs {
                     tool_choice: self.llm.tool_choice.into(),
                     // Loaded from --prompts by the run (`RunConfig::prompts`).
                     prompts: mlab::prompts::default_set(),
+                    program: mlab::agent::program::ProgramOptions {
+                        allow_models: self.allow_model.clone(),
+                        forwarder: None,
+                        agents_venv: self.agents_venv.clone(),
+                    },
                 },
             },
             llm: self.llm.config(Some(self.seed)),
@@ -443,6 +463,8 @@ mod tests {
             "sandbox",
             "mem_limit",
             "agent_cmd",
+            "allow_model",
+            "agents_venv",
             "agent_timeout",
             "agent_max_steps",
             "max_retries",

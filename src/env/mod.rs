@@ -471,6 +471,24 @@ impl Environment {
             observation: observation.clone(),
             timestamp: now(),
         };
+        self.commit(index, step, low)?;
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+        if self.interrupt.load(Ordering::SeqCst) {
+            return Err(Interrupted.into());
+        }
+        if let Some(text) = self.human_instruction()? {
+            return Ok(format!(
+                "{observation}\n\n[Human Instruction] The person supervising this run says: {text}"
+            ));
+        }
+        Ok(observation)
+    }
+
+    /// Adds a completed step to the trace and makes it durable (snapshot,
+    /// event line, trace.json); on failure the step is not part of the run.
+    fn commit(&mut self, index: usize, step: Step, low: Vec<Step>) -> Result<()> {
         let low_before = self.trace.low_level_steps().len();
         for l in &low {
             self.trace.push_low_level(l.clone());
@@ -485,19 +503,41 @@ impl Environment {
         // The step is complete; trace.json is a view of events.jsonl.
         self.trace
             .write(&self.env_log.join("trace.json"))
-            .map_err(harness)?;
-        if let Some(e) = fatal {
-            return Err(e);
+            .map_err(harness)
+    }
+
+    /// Records a step that happened outside the environment's actions (an
+    /// outside program's model call, `--agent program`): the workspace is
+    /// snapshotted as after any action and the step lands in events.jsonl
+    /// and trace.json. Nothing is executed.
+    pub fn record_step(&mut self, action: Action, observation: String) -> Result<()> {
+        if self.finished {
+            return Err(harness(anyhow::anyhow!(
+                "the environment has already finished"
+            )));
         }
-        if self.interrupt.load(Ordering::SeqCst) {
-            return Err(Interrupted.into());
-        }
-        if let Some(text) = self.human_instruction()? {
-            return Ok(format!(
-                "{observation}\n\n[Human Instruction] The person supervising this run says: {text}"
-            ));
-        }
-        Ok(observation)
+        let index = self.trace.steps().len();
+        let step = Step {
+            action,
+            observation,
+            timestamp: now(),
+        };
+        self.commit(index, step, Vec::new())
+    }
+
+    /// What an outside program started by the agent runs under: the policy
+    /// of Execute Script over this workspace (no time limit: the caller
+    /// stops it), and the sandbox that applies it.
+    pub fn program_policy(&self) -> (Arc<dyn Sandbox>, crate::sandbox::Policy) {
+        (
+            self.exec.sandbox.clone(),
+            actions::exec::script_policy(&self.ws, &self.exec, None),
+        )
+    }
+
+    /// The workspace folder on the host.
+    pub fn workspace_root(&self) -> &Path {
+        self.ws.root()
     }
 
     /// Snapshot, then the event line (which marks the step complete).

@@ -180,6 +180,8 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
             max_steps: args.max_steps,
             max_time: args.max_time,
             interrupt: interrupt.clone(),
+            llm: args.llm.clone(),
+            log_dir: args.log_dir.clone(),
         },
     )?;
 
@@ -283,7 +285,15 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
     record.steps = env.steps_taken();
     record.set_end(reason, error.clone());
     record.tampered = env.tampered();
-    if let Some(m) = env.models() {
+    if let Some(t) = agent.llm_totals() {
+        // Calls that went through the agent's own gateway (`program`).
+        record.tokens = record::Tokens {
+            input: t.usage.input_tokens,
+            output: t.usage.output_tokens,
+        };
+        record.cost_usd = t.cost;
+        record.llm_calls = t.calls;
+    } else if let Some(m) = env.models() {
         let (usage, cost) = m.totals();
         record.tokens = record::Tokens {
             input: usage.input_tokens,

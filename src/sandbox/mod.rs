@@ -35,7 +35,7 @@ use anyhow::{Context, Result};
 pub use bwrap::Bwrap;
 pub use limits::{describe_support, parse_size};
 pub use none::NoSandbox;
-pub use policy::{agent_policy, grader_policy, AgentSetup, DEFAULT_MAX_PROCS};
+pub use policy::{agent_policy, grader_policy, python_env_binds, AgentSetup, DEFAULT_MAX_PROCS};
 pub use select::{probe, select, Kind};
 
 /// Which pipe a chunk of output came from.

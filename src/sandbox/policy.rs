@@ -98,6 +98,14 @@ pub fn agent_policy(setup: &AgentSetup) -> Policy {
     }
 }
 
+/// Read-only binds that make another Python environment visible and
+/// runnable inside (an outside agent's own venv, `--agent program`),
+/// wherever it lies, and its bin/ folder for PATH.
+pub fn python_env_binds(python: &Path) -> (Vec<Bind>, Option<PathBuf>) {
+    let env = python_env(python);
+    (python_binds(&env), env.bin)
+}
+
 /// The policy for a grader: `script/eval.py` scoring `snapshot`.
 ///
 /// The snapshot, the task's script folder (answers included) and its
