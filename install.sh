@@ -8,6 +8,11 @@
 #   ./install.sh --test-servers  also LiteLLM's proxy (from PyPI, in a venv of its
 #                                own) that the ignored test tests/llm_thirdparty.rs
 #                                runs mlab through; .ci/run passes it
+#   ./install.sh --outside-agents  also mini-swe-agent and aider (pinned, from PyPI)
+#                                in a venv of their own, $MLAB_HOME/agents-venv,
+#                                which `mlab run --agent program` shows inside the
+#                                sandbox (docs/outside-agents.md); the ignored
+#                                tests/outside_agents.rs runs them; .ci/run passes it
 #
 # Environment: MLAB_HOME (default ~/.local/share/mlab) holds the venv and a link
 # to this checkout's benchmarks/; PYTHON picks the interpreter for the venv.
@@ -19,6 +24,10 @@ venv="$home_dir/venv"
 python="${PYTHON:-python3}"
 tasks=""
 test_servers=0
+outside_agents=0
+# The outside agents of docs/outside-agents.md that CI runs, pinned.
+mini_swe_agent_version="2.4.6"
+aider_version="0.86.2"
 # The third-party OpenAI- and Anthropic-compatible server of the tests, pinned
 # so CI checks the wire formats against one known implementation.
 litellm_version="1.108.7"
@@ -28,7 +37,8 @@ while [ $# -gt 0 ]; do
     --tasks) tasks="${2:?--tasks needs 'all' or a comma-separated list}"; shift 2 ;;
     --tasks=*) tasks="${1#--tasks=}"; shift ;;
     --test-servers) test_servers=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --outside-agents) outside_agents=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -112,6 +122,27 @@ if [ "$test_servers" = 1 ]; then
     else
       [ -x "$lvenv/bin/python" ] || "$python" -m venv "$lvenv"
       "$lvenv/bin/python" -m pip install --quiet --disable-pip-version-check "litellm[proxy]==$litellm_version"
+    fi
+  fi
+fi
+
+# 3c. Outside agents for `--agent program`, in their own venv (their many
+# pinned packages never meet the tasks' ones). Skipped when the pins are there.
+if [ "$outside_agents" = 1 ]; then
+  avenv="$home_dir/agents-venv"
+  if "$avenv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('mini-swe-agent') != '$mini_swe_agent_version' or m.version('aider-chat') != '$aider_version')" 2>/dev/null \
+     && [ -x "$avenv/bin/mini" ] && [ -x "$avenv/bin/aider" ]; then
+    say "outside agents (mini-swe-agent $mini_swe_agent_version, aider $aider_version) already in $avenv"
+  else
+    say "installing mini-swe-agent $mini_swe_agent_version and aider $aider_version into $avenv (for --agent program)"
+    if command -v uv >/dev/null 2>&1; then
+      [ -x "$avenv/bin/python" ] || uv venv --quiet --python "$python" "$avenv"
+      uv pip install --quiet --python "$avenv/bin/python" \
+        "mini-swe-agent==$mini_swe_agent_version" "aider-chat==$aider_version"
+    else
+      [ -x "$avenv/bin/python" ] || "$python" -m venv "$avenv"
+      "$avenv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "mini-swe-agent==$mini_swe_agent_version" "aider-chat==$aider_version"
     fi
   fi
 fi
