@@ -30,6 +30,7 @@ pub mod agent;
 pub mod doctor;
 pub mod env;
 pub mod eval;
+pub mod gateway;
 pub mod llm;
 pub mod paths;
 pub mod prompts;

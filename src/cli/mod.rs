@@ -16,6 +16,7 @@ use mlab::task::{self, Locations};
 use mlab::ui;
 
 mod eval;
+mod gateway;
 mod llm;
 mod prompts;
 mod run;
@@ -76,6 +77,10 @@ pub enum Command {
     /// Run one command the way the agent's code runs (sandbox, limits).
     #[command(hide = true)]
     SandboxExec(Box<SandboxExecArgs>),
+    /// Relay 127.0.0.1:PORT to the LLM gateway's unix socket (started by
+    /// mlab inside the sandbox of `--agent program`).
+    #[command(hide = true)]
+    GatewayForward(gateway::GatewayForwardArgs),
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +212,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::LlmCheck(args) => mlab::llm::check::run(&(&args).into()),
         Command::Prompts(args) => prompts::run(&args),
         Command::SandboxExec(args) => mlab::sandbox::exec::run(&(*args).into()),
+        Command::GatewayForward(args) => gateway::run(&args),
     }
 }
 

@@ -21,21 +21,21 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-mod anthropic;
+pub(crate) mod anthropic;
 pub mod check;
 mod config;
-mod cost;
+pub(crate) mod cost;
 mod human;
-mod keys;
+pub(crate) mod keys;
 mod metered;
-mod openai;
-mod record;
+pub(crate) mod openai;
+pub(crate) mod record;
 mod replay;
 mod scripted;
 mod spec;
 #[cfg(test)]
 mod tests;
-mod transport;
+pub(crate) mod transport;
 
 use cost::PriceTable;
 // For the sandbox, which strips these from every child's environment.

@@ -102,8 +102,9 @@ impl Recorder {
     }
 
     /// Appends one line with a single write, so concurrent calls never
-    /// interleave within a line.
-    pub fn append(&self, record: &RecordOut<'_>) -> std::io::Result<()> {
+    /// interleave within a line. `record` is a [`RecordOut`], or (the LLM
+    /// gateway) a record with more fields beside its own.
+    pub fn append(&self, record: &impl Serialize) -> std::io::Result<()> {
         let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
         if let std::borrow::Cow::Owned(clean) = redact_keys(&line) {
             line = clean;
