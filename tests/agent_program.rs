@@ -13,7 +13,9 @@
 mod common;
 mod program_support;
 
-use program_support::{ok, program_log, read_json, steps, ProgramBench, ANSWER, PROBLEM};
+use mlab::testing::mock_server::{MockServer, Reply};
+use program_support::{calls, ok, program_log, read_json, steps, ProgramBench, ANSWER, PROBLEM};
+use serde_json::json;
 
 /// A shell "agent" that looks around, writes what it saw to seen.txt and a
 /// submission with the number 42, and exits 0.
@@ -110,4 +112,213 @@ fn max_time_stops_a_program_that_loops_and_its_children() {
         .join("env_log/traces/step_final_files/submission.csv")
         .exists());
     assert_eq!(bench.eval(&log)["final_score"].as_f64(), Some(7.0));
+}
+
+/// The secret key mlab holds; the program must never see it.
+const SECRET: &str = "sk-mlab-test-secret-0b1d";
+
+/// A Python "agent": three calls, one per wire format, a fourth for a
+/// model that is not allowed; after each it leaves a marker file. Then it
+/// looks for the key (its prefix is spelt in two parts, so that its own
+/// command line does not hold it) in every process's environment, in the
+/// files it can reach and in the key file beside mlab, and writes the
+/// first reply as the submission.
+const THREE_FORMATS: &str = r#"
+import glob, json, os, urllib.error, urllib.request
+M = os.environ["MLAB_MODEL"]
+def post(url, body, headers):
+    h = {"content-type": "application/json"}
+    h.update(headers)
+    req = urllib.request.Request(url, json.dumps(body).encode(), h)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+oa = {"authorization": "Bearer " + os.environ["OPENAI_API_KEY"]}
+s1, a = post(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+             {"model": M, "messages": [{"role": "system", "content": "be brief"},
+                                       {"role": "user", "content": "first question"}]}, oa)
+open("after_call_1.txt", "w").write(str(s1))
+s2, b = post(os.environ["OPENAI_BASE_URL"] + "/responses", {"model": M, "input": "second question"}, oa)
+open("after_call_2.txt", "w").write(str(s2))
+s3, c = post(os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages",
+             {"model": M, "max_tokens": 50, "messages": [{"role": "user", "content": "third question"}]},
+             {"x-api-key": os.environ["ANTHROPIC_API_KEY"], "anthropic-version": "2023-06-01"})
+open("after_call_3.txt", "w").write(str(s3))
+s4, d = post(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+             {"model": "not-" + "allowed", "messages": [{"role": "user", "content": "x"}]}, oa)
+prefix = "sk-mlab-" + "test-secret"
+found = [k for k, v in os.environ.items() if prefix in v]
+for p in glob.glob("/proc/*/environ"):
+    try:
+        if prefix.encode() in open(p, "rb").read():
+            found.append(p)
+    except OSError:
+        pass
+for top in [".", os.environ["HOME"], "/tmp", "/etc", KEY_DIR]:
+    for root, dirs, files in os.walk(top):
+        for f in files:
+            try:
+                if prefix.encode() in open(os.path.join(root, f), "rb").read():
+                    found.append(os.path.join(root, f))
+            except OSError:
+                pass
+open("keys_found.txt", "w").write(repr(found))
+open("statuses.txt", "w").write("%d %d %d %d" % (s1, s2, s3, s4))
+open("submission.csv", "w").write("value\n" + a["choices"][0]["message"]["content"] + "\n")
+"#;
+
+fn python_agent(source: &str) -> String {
+    format!("python3 -c {}", mlab::agent::program::shell_quote(source))
+}
+
+#[test]
+fn each_call_in_the_three_wire_formats_is_a_step_with_a_snapshot_and_the_key_stays_outside() {
+    common::need_bwrap();
+    let bench = ProgramBench::new();
+    let upstream = MockServer::start();
+    upstream
+        .push(Reply::openai_text("42", 11, 3))
+        .push(Reply::json(
+            200,
+            json!({"id": "resp_1", "object": "response", "status": "completed", "model": "mock-model",
+                   "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                               "content": [{"type": "output_text", "text": "second answer", "annotations": []}]}],
+                   "usage": {"input_tokens": 13, "output_tokens": 5, "total_tokens": 18}})
+            .to_string(),
+        ))
+        .push(Reply::anthropic_text("third answer", 17, 7));
+    // mlab's working folder holds the original's key file, as a user's
+    // might; it must stay invisible too.
+    let cwd = bench.path().join("mlab-cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::write(cwd.join("claude_api_key.txt"), SECRET).unwrap();
+    let agent = python_agent(
+        &THREE_FORMATS.replace("KEY_DIR", &format!("{:?}", cwd.display().to_string())),
+    );
+    let log = bench.log("three");
+    let llm = format!("openai:mock-model@{}/v1", upstream.url());
+    let out = bench
+        .command(&log, "bwrap", &agent, &["--llm", &llm])
+        .current_dir(&cwd)
+        .env("OPENAI_API_KEY", SECRET)
+        .env_remove("ANTHROPIC_API_KEY")
+        .env("ANTHROPIC_BASE_URL", upstream.url())
+        .output()
+        .unwrap();
+    ok(&out);
+    let fin = log.join("env_log/traces/step_final_files");
+    let read = |name: &str| std::fs::read_to_string(fin.join(name)).unwrap();
+    assert_eq!(read("keys_found.txt"), "[]", "{}", program_log(&log));
+    assert_eq!(read("statuses.txt"), "200 200 200 403");
+
+    // Upstream got the real keys; the program sent only dummies.
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0].path, "/v1/chat/completions");
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(&*format!("Bearer {SECRET}"))
+    );
+    assert_eq!(seen[1].path, "/v1/responses");
+    assert_eq!(seen[2].path, "/v1/messages");
+    assert_eq!(seen[2].header("x-api-key"), Some(SECRET));
+
+    // One step per call, refused included, then the exit as Final Answer.
+    let s = steps(&log);
+    let names: Vec<&str> = s
+        .iter()
+        .map(|s| s["action"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "LLM Call",
+            "LLM Call",
+            "LLM Call",
+            "LLM Call",
+            "Final Answer"
+        ]
+    );
+    let wires: Vec<&str> = s[..4]
+        .iter()
+        .map(|s| s["action"]["args"]["wire_format"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        wires,
+        [
+            "openai-chat",
+            "openai-responses",
+            "anthropic",
+            "openai-chat"
+        ]
+    );
+    assert_eq!(s[0]["action"]["args"]["messages"], 2);
+    assert_eq!(
+        s[0]["action"]["args"]["last_user_message"],
+        "first question"
+    );
+    assert_eq!(
+        s[1]["action"]["args"]["last_user_message"],
+        "second question"
+    );
+    assert!(
+        s[0]["observation"].as_str().unwrap().contains("42"),
+        "{}",
+        s[0]
+    );
+    assert!(s[2]["observation"]
+        .as_str()
+        .unwrap()
+        .contains("third answer"));
+    assert!(
+        s[3]["observation"].as_str().unwrap().starts_with("Refused"),
+        "{}",
+        s[3]
+    );
+    // Each snapshot is the workspace as the program left it when it asked:
+    // the marker of call N is written after its reply, so it is in the
+    // snapshot of step N, not N-1.
+    let traces = log.join("env_log/traces");
+    assert!(!traces.join("step_0_files/after_call_1.txt").exists());
+    assert!(traces.join("step_1_files/after_call_1.txt").exists());
+    assert!(!traces.join("step_1_files/after_call_2.txt").exists());
+    assert!(traces.join("step_2_files/after_call_2.txt").exists());
+    assert!(traces.join("step_3_files/after_call_3.txt").exists());
+
+    // llm_calls.jsonl has every call with its usage; run.json the totals.
+    let c = calls(&log);
+    assert_eq!(c.len(), 4, "{c:?}");
+    let run = read_json(&log.join("run.json"));
+    assert_eq!(run["exit_reason"], "final_answer", "{run}");
+    assert_eq!(run["tokens"]["input"], 11 + 13 + 17, "{run}");
+    assert_eq!(run["tokens"]["output"], 3 + 5 + 7, "{run}");
+    assert_eq!(run["llm_calls"], 4, "{run}");
+    // Nothing of the key in what the run wrote.
+    for f in walk(&log) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "the key is in {}",
+            f.display()
+        );
+    }
+    assert_eq!(bench.eval(&log)["final_score"].as_f64(), Some(42.0));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

@@ -449,7 +449,9 @@ impl ProgramAgent {
                 set_env(&mut policy.env, "OPENAI_API_KEY", DUMMY_KEY);
                 set_env(&mut policy.env, "ANTHROPIC_BASE_URL", &base);
                 set_env(&mut policy.env, "ANTHROPIC_API_KEY", DUMMY_KEY);
-                set_env(&mut policy.env, "MLAB_MODEL", models.main.name());
+                let model = gateway_glue::model_name(&self.llm)
+                    .unwrap_or_else(|| models.main.name().to_string());
+                set_env(&mut policy.env, "MLAB_MODEL", &model);
                 set_env(&mut policy.env, "MLAB_GATEWAY_URL", &base);
                 let argv = vec![
                     "sh".into(),
@@ -631,9 +633,117 @@ fn program_log_tail(agent_log: &Path) -> String {
 /// Where the program agent meets `crate::gateway`.
 mod gateway_glue {
     use super::*;
+    use crate::gateway::{self, CallRecord, GatewayConfig, Wire};
 
-    pub fn start(_setup: &GatewaySetup, _sink: CallSink) -> Result<Served> {
-        anyhow::bail!("this build of mlab has no LLM gateway yet")
+    /// The running gateway, and the private folder of its socket (removed
+    /// after the gateway, which removes the socket).
+    struct Running {
+        gw: gateway::Gateway,
+        _dir: tempfile::TempDir,
+    }
+
+    impl GatewayHandle for Running {
+        fn totals(&self) -> Totals {
+            self.gw.totals()
+        }
+    }
+
+    pub fn start(setup: &GatewaySetup, sink: CallSink) -> Result<Served> {
+        // Under /tmp, whatever the log folder: a socket path must be short.
+        let dir = tempfile::Builder::new()
+            .prefix("mlab-gateway-")
+            .tempdir_in("/tmp")
+            .context("could not make a folder for the gateway's socket in /tmp")?;
+        let socket = dir.path().join("gateway.sock");
+        let mut cfg = GatewayConfig::new(
+            socket.clone(),
+            setup.llm.clone(),
+            setup.log_dir.to_path_buf(),
+        )?;
+        for m in &setup.options.allow_models {
+            if !cfg.allowed_models.contains(m) {
+                cfg.allowed_models.push(m.clone());
+            }
+        }
+        // A resumed run: the earlier part's calls (carried into this run's
+        // llm_calls.jsonl) count toward the budgets and the totals.
+        let earlier = setup.log_dir.join("agent_log/llm_calls.jsonl");
+        if earlier.is_file() {
+            cfg.spent_before = crate::llm::record::sum_records(&earlier)?;
+        }
+        let on_call: gateway::OnCall = Arc::new(move |c: &CallRecord| sink.record(note_of(c)));
+        let gw = gateway::start(cfg, on_call).context("could not start the LLM gateway")?;
+        Ok(Served {
+            socket,
+            handle: Box::new(Running { gw, _dir: dir }),
+        })
+    }
+
+    /// The model name the program should ask for: `--llm`'s, as its
+    /// provider knows it.
+    pub fn model_name(llm: &crate::llm::Config) -> Option<String> {
+        gateway::default_allowed_models(llm)
+            .ok()
+            .and_then(|m| m.into_iter().next())
+    }
+
+    fn note_of(c: &CallRecord) -> CallNote {
+        let (messages, last_user) = request_brief(c.wire, &c.request);
+        let refused = c.refused.as_ref().map(|why| {
+            if c.status == 402 {
+                Refusal::Budget(why.clone())
+            } else {
+                Refusal::Other(why.clone())
+            }
+        });
+        let reply = match (&c.error, c.refused.is_some()) {
+            (Some(e), false) => format!("Error (HTTP {}): {e}", c.status),
+            _ => c.reply_summary.clone(),
+        };
+        CallNote {
+            model: c.model.clone(),
+            wire: c.wire.as_str().to_string(),
+            streamed: c.streamed,
+            messages,
+            last_user: clip(&last_user, 500),
+            reply: clip(&reply, 2000),
+            input_tokens: c.usage.input_tokens,
+            output_tokens: c.usage.output_tokens,
+            cost_usd: Some(c.cost_usd),
+            refused,
+        }
+    }
+
+    /// How many messages the request has, and its last user message as text.
+    fn request_brief(wire: Wire, req: &serde_json::Value) -> (usize, String) {
+        let list = match wire {
+            Wire::OpenAiResponses => match &req["input"] {
+                serde_json::Value::String(s) => return (1, s.clone()),
+                v => v.as_array().cloned().unwrap_or_default(),
+            },
+            _ => req["messages"].as_array().cloned().unwrap_or_default(),
+        };
+        let last_user = list
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "user")
+            .map(|m| content_text(&m["content"]))
+            .unwrap_or_default();
+        (list.len(), last_user)
+    }
+
+    /// The text of a message's content: a string, or the text parts of a
+    /// list of parts.
+    fn content_text(c: &serde_json::Value) -> String {
+        match c {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p["text"].as_str().or(p["content"].as_str()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        }
     }
 }
 
