@@ -322,3 +322,94 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A Python "agent" that calls the model in a loop (streamed when asked)
+/// and logs each status and error to its output, writing the submission
+/// first; it never stops on its own.
+const LOOP: &str = r#"
+import json, os, sys, time, urllib.error, urllib.request
+open("submission.csv", "w").write("value\n5\n")
+stream = STREAM
+n = 0
+while True:
+    n += 1
+    body = {"model": os.environ["MLAB_MODEL"], "messages": [{"role": "user", "content": "call %d" % n}]}
+    if stream:
+        body["stream"] = True
+    req = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+                                 json.dumps(body).encode(),
+                                 {"content-type": "application/json",
+                                  "authorization": "Bearer " + os.environ["OPENAI_API_KEY"]})
+    try:
+        with urllib.request.urlopen(req) as r:
+            data = r.read().decode()
+            print("call", n, "status", r.status, "body", data.replace("\n", "|"), flush=True)
+    except urllib.error.HTTPError as e:
+        print("call", n, "error", e.code, e.read().decode(), flush=True)
+        time.sleep(0.2)
+"#;
+
+fn loop_agent(stream: bool) -> String {
+    python_agent(&LOOP.replace("STREAM", if stream { "True" } else { "False" }))
+}
+
+#[test]
+fn a_spent_budget_ends_the_run_as_budget_after_the_program_got_the_api_error() {
+    common::need_bwrap();
+    let bench = ProgramBench::new();
+    let upstream = MockServer::start();
+    upstream.always(Reply::openai_text("fine", 100, 20));
+    let log = bench.log("budget");
+    let llm = format!("openai:mock-model@{}/v1", upstream.url());
+    let out = bench.run(
+        &log,
+        "bwrap",
+        &loop_agent(false),
+        &["--llm", &llm, "--max-total-tokens", "250"],
+    );
+    let run = read_json(&log.join("run.json"));
+    assert_eq!(run["exit_reason"], "budget", "{run}\n{}", program_log(&log));
+    ok(&out);
+    // Two calls of 120 tokens fit under 250; the third is refused.
+    assert_eq!(upstream.requests().len(), 3, "{}", program_log(&log));
+    let plog = program_log(&log);
+    assert!(plog.contains("call 4 error 402"), "{plog}");
+    assert!(plog.contains("max-total-tokens"), "{plog}");
+    let s = steps(&log);
+    assert!(s.len() >= 4, "{s:?}");
+    assert!(s[3]["observation"]
+        .as_str()
+        .unwrap()
+        .starts_with("Refused (budget)"));
+    assert_eq!(bench.eval(&log)["final_score"].as_f64(), Some(5.0));
+}
+
+#[test]
+fn max_steps_counts_model_calls_and_streamed_replies_pass_through_without_a_sandbox() {
+    let bench = ProgramBench::new();
+    let upstream = MockServer::start();
+    upstream.always(program_support::openai_stream("streamed words"));
+    let log = bench.log("steps");
+    let llm = format!("openai:mock-model@{}/v1", upstream.url());
+    let out = bench.run(
+        &log,
+        "none",
+        &loop_agent(true),
+        &["--llm", &llm, "--max-steps", "3"],
+    );
+    ok(&out);
+    let run = read_json(&log.join("run.json"));
+    assert_eq!(run["exit_reason"], "max_steps", "{run}");
+    let s = steps(&log);
+    assert_eq!(s.len(), 3, "{s:?}");
+    assert!(s.iter().all(|s| s["action"]["name"] == "LLM Call"));
+    assert_eq!(s[0]["action"]["args"]["stream"], true);
+    assert!(s[0]["observation"]
+        .as_str()
+        .unwrap()
+        .contains("streamed words"));
+    let plog = program_log(&log);
+    assert!(plog.contains("call 1 status 200"), "{plog}");
+    assert!(plog.contains("data: [DONE]"), "{plog}");
+    assert_eq!(calls(&log).len(), 3);
+}

@@ -509,6 +509,17 @@ impl ProgramAgent {
                         ui::info(format!("step {index}: {LLM_CALL} ({})", note.model));
                         let obs = note.observation();
                         env.record_step(note.action(), obs.clone())?;
+                        if env.steps_exhausted() {
+                            // Stopped before it gets the end of the reply,
+                            // so that it can make no call past the limit.
+                            p.stop();
+                            drop(ack);
+                            self.journal.write(&format!(
+                                "Step {index}: {LLM_CALL} to {}; the run reached --max-steps\n",
+                                note.model
+                            ))?;
+                            return Ok(Ended::Stopped("the run reached --max-steps"));
+                        }
                         let _ = ack.send(());
                         self.journal.write(&format!(
                             "Step {index}: {LLM_CALL} to {} ({}, {} messages)\n{}\n\n",
@@ -519,9 +530,6 @@ impl ProgramAgent {
                         ))?;
                         if let Some(Refusal::Budget(why)) = &note.refused {
                             refused_at.get_or_insert((Instant::now(), why.clone()));
-                        }
-                        if env.steps_exhausted() {
-                            return Ok(Ended::Stopped("the run reached --max-steps"));
                         }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
