@@ -1,0 +1,139 @@
+//! Real outside agents through `--agent program`, offline: mini-swe-agent
+//! and aider, as `./install.sh --outside-agents` installs them, each run
+//! on the toy task in the bubblewrap sandbox against a scripted upstream
+//! that answers in the format that agent expects (Chat Completions with
+//! tool calls for mini-swe-agent, streamed Chat Completions for aider).
+//! Each writes a submission that `mlab eval` scores, with its calls
+//! recorded as steps. The recipes are those of docs/outside-agents.md.
+// A failed step panics with its message, which is how a test reports;
+// clippy.toml allows this in #[test] functions only, so say it here for the
+// helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod common;
+mod program_support;
+
+use std::path::PathBuf;
+
+use mlab::testing::mock_server::MockServer;
+use program_support::{calls, ok, program_log, read_json, steps, ProgramBench};
+use serde_json::json;
+
+/// The agents venv, failing the test when it lacks the agent's command.
+fn agents_venv(command: &str) -> PathBuf {
+    let venv = mlab::agent::program::default_agents_venv();
+    common::need(
+        &format!(
+            "the outside agents in {} (`{command}` missing): run ./install.sh --outside-agents",
+            venv.display()
+        ),
+        venv.join("bin").join(command).is_file(),
+    );
+    venv
+}
+
+/// The mini-swe-agent recipe of docs/outside-agents.md.
+const MINI: &str = r#"MSWEA_CONFIGURED=true MSWEA_COST_TRACKING=ignore_errors mini -y --exit-immediately -m "openai/$MLAB_MODEL" -t "$MLAB_PROBLEM Write the predictions to submission.csv in the current folder." -o "$HOME/trajectory.json""#;
+
+/// The aider recipe of docs/outside-agents.md.
+const AIDER: &str = r#"aider --model "openai/$MLAB_MODEL" --message "$MLAB_PROBLEM Write submission.csv." --yes-always --no-git --no-check-update --analytics-disable --no-show-model-warnings --no-auto-lint --no-pretty --no-fancy-input --edit-format whole"#;
+
+#[test]
+#[ignore = "needs outside agents: ./install.sh --outside-agents"]
+fn mini_swe_agent_writes_a_submission_through_the_gateway_that_eval_scores() {
+    common::need_bwrap();
+    agents_venv("mini");
+    let bench = ProgramBench::new();
+    let upstream = MockServer::start();
+    // Its bash tool: look, write the submission with the task's Python,
+    // then the command that ends its run.
+    upstream
+        .push(program_support::openai_tool_call(
+            "bash",
+            &json!({"command": "ls && cat research_problem.txt"}),
+            "call_1",
+        ))
+        .push(program_support::openai_tool_call(
+            "bash",
+            &json!({"command": "python -c \"open('submission.csv','w').write('value\\n42\\n')\""}),
+            "call_2",
+        ))
+        .always(program_support::openai_tool_call(
+            "bash",
+            &json!({"command": "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}),
+            "call_3",
+        ));
+    let log = bench.log("mini");
+    let llm = format!("openai:mock-model@{}/v1", upstream.url());
+    let out = bench
+        .command(&log, "bwrap", MINI, &["--llm", &llm, "--max-time", "300"])
+        .env("OPENAI_API_KEY", "sk-real-key-for-mini")
+        .output()
+        .unwrap();
+    ok(&out);
+    let run = read_json(&log.join("run.json"));
+    assert_eq!(
+        run["exit_reason"],
+        "final_answer",
+        "{run}\n{}",
+        program_log(&log)
+    );
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 3, "{}", program_log(&log));
+    let first = seen[0].json();
+    assert_eq!(first["model"], "mock-model");
+    assert!(first["messages"]
+        .to_string()
+        .contains("Write the number 42"));
+    // The observation of its first command went back to the model.
+    assert!(
+        seen[1].body.contains("research_problem.txt"),
+        "{}",
+        seen[1].body
+    );
+    let s = steps(&log);
+    let llm_steps = s
+        .iter()
+        .filter(|s| s["action"]["name"] == "LLM Call")
+        .count();
+    assert_eq!(llm_steps, 3, "{s:?}");
+    assert_eq!(calls(&log).len(), 3);
+    assert_eq!(bench.eval(&log)["final_score"].as_f64(), Some(42.0));
+}
+
+#[test]
+#[ignore = "needs outside agents: ./install.sh --outside-agents"]
+fn aider_writes_a_submission_from_a_streamed_reply_that_eval_scores() {
+    common::need_bwrap();
+    agents_venv("aider");
+    let bench = ProgramBench::new();
+    let upstream = MockServer::start();
+    upstream.always(program_support::openai_stream(
+        "I will write the submission.\n\nsubmission.csv\n```\nvalue\n42\n```\n",
+    ));
+    let log = bench.log("aider");
+    let llm = format!("openai:mock-model@{}/v1", upstream.url());
+    let out = bench
+        .command(&log, "bwrap", AIDER, &["--llm", &llm, "--max-time", "300"])
+        .env("OPENAI_API_KEY", "sk-real-key-for-aider")
+        .output()
+        .unwrap();
+    ok(&out);
+    let run = read_json(&log.join("run.json"));
+    assert_eq!(
+        run["exit_reason"],
+        "final_answer",
+        "{run}\n{}",
+        program_log(&log)
+    );
+    // One instruction, one reply that writes the file, no lint retries.
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 1, "{}", program_log(&log));
+    let first = seen[0].json();
+    assert_eq!(first["model"], "mock-model");
+    assert_eq!(first["stream"], true);
+    let s = steps(&log);
+    assert_eq!(s[0]["action"]["name"], "LLM Call", "{s:?}");
+    assert_eq!(s[0]["action"]["args"]["stream"], true);
+    assert_eq!(bench.eval(&log)["final_score"].as_f64(), Some(42.0));
+}
