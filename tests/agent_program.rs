@@ -370,13 +370,15 @@ fn a_spent_budget_ends_the_run_as_budget_after_the_program_got_the_api_error() {
     let run = read_json(&log.join("run.json"));
     assert_eq!(run["exit_reason"], "budget", "{run}\n{}", program_log(&log));
     ok(&out);
-    // Two calls of 120 tokens fit under 250; the third is refused.
+    // The budget is checked before each call: three calls of 120 tokens go
+    // out (0, 120 and 240 spent before them), the fourth is refused.
     assert_eq!(upstream.requests().len(), 3, "{}", program_log(&log));
     let plog = program_log(&log);
     assert!(plog.contains("call 4 error 402"), "{plog}");
     assert!(plog.contains("max-total-tokens"), "{plog}");
+    // Three calls and the refused one are steps; later refusals are not.
     let s = steps(&log);
-    assert!(s.len() >= 4, "{s:?}");
+    assert_eq!(s.len(), 4, "{s:?}");
     assert!(s[3]["observation"]
         .as_str()
         .unwrap()
@@ -412,4 +414,63 @@ fn max_steps_counts_model_calls_and_streamed_replies_pass_through_without_a_sand
     assert!(plog.contains("call 1 status 200"), "{plog}");
     assert!(plog.contains("data: [DONE]"), "{plog}");
     assert_eq!(calls(&log).len(), 3);
+}
+
+#[test]
+fn a_resumed_program_run_continues_the_steps_and_the_budget_of_the_first_part() {
+    let bench = ProgramBench::new();
+    let upstream = MockServer::start();
+    upstream.always(Reply::openai_text("fine", 100, 20));
+    let first = bench.log("first");
+    let llm = format!("openai:mock-model@{}/v1", upstream.url());
+    ok(&bench.run(
+        &first,
+        "none",
+        &loop_agent(false),
+        &["--llm", &llm, "--max-steps", "2"],
+    ));
+    assert_eq!(steps(&first).len(), 2);
+    // The second part may spend 500 tokens in all, checked before each
+    // call: 240 are spent already, so three more calls go out (to 600)
+    // and the fourth is refused, which ends the run.
+    let second = bench.log("second");
+    let out = bench.run(
+        &second,
+        "none",
+        &loop_agent(false),
+        &[
+            "--llm",
+            &llm,
+            "--max-steps",
+            "10",
+            "--max-total-tokens",
+            "500",
+            "--resume",
+            first.to_str().unwrap(),
+        ],
+    );
+    ok(&out);
+    let run = read_json(&second.join("run.json"));
+    assert_eq!(
+        run["exit_reason"],
+        "budget",
+        "{run}\n{}",
+        program_log(&second)
+    );
+    let s = steps(&second);
+    let names: Vec<&str> = s
+        .iter()
+        .map(|s| s["action"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["LLM Call"; 6], "{s:?}");
+    assert_eq!(
+        s[5]["observation"].as_str().unwrap().split(':').next(),
+        Some("Refused (budget)")
+    );
+    // Totals cover both parts, as for mlab's own agents.
+    assert_eq!(run["tokens"]["input"], 500, "{run}");
+    assert!(calls(&second).len() >= 6);
+    assert!(second
+        .join("env_log/traces/step_5_files/submission.csv")
+        .exists());
 }

@@ -71,7 +71,7 @@ const FORWARDER_FAILED: i32 = 97;
 
 /// How long a program whose budget ran out may take to exit on its own
 /// after its refused call, before it is stopped.
-const GRACE_AFTER_REFUSAL: Duration = Duration::from_secs(3);
+const GRACE_AFTER_REFUSAL: Duration = Duration::from_secs(2);
 
 /// Bytes of the program's output kept in `agent_log/program.log`.
 const OUTPUT_CAP: u64 = 64 << 20;
@@ -504,6 +504,13 @@ impl ProgramAgent {
         loop {
             if let Some(rx) = calls {
                 match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok((note, ack)) if refused_at.is_some() => {
+                        // The budget is spent and the run is ending: later
+                        // (refused) calls are in llm_calls.jsonl but make
+                        // no steps.
+                        let _ = ack.send(());
+                        drop(note);
+                    }
                     Ok((note, ack)) => {
                         let index = env.steps_taken();
                         ui::info(format!("step {index}: {LLM_CALL} ({})", note.model));
