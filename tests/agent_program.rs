@@ -383,7 +383,10 @@ fn a_spent_budget_ends_the_run_as_budget_after_the_program_got_the_api_error() {
         .as_str()
         .unwrap()
         .starts_with("Refused (budget)"));
-    assert_eq!(bench.eval(&log)["final_score"].as_f64(), Some(5.0));
+    // The submission was there from the first call on: every step scores.
+    let entry = bench.eval_with(&log, &["--eval-intermediate"]);
+    assert_eq!(entry["final_score"].as_f64(), Some(5.0), "{entry}");
+    assert_eq!(entry["step_scores"], json!([5.0, 5.0, 5.0, 5.0]), "{entry}");
 }
 
 #[test]

@@ -105,6 +105,11 @@ impl ProgramBench {
 
     /// `mlab eval` of the run in `log`: its eval.json entry.
     pub fn eval(&self, log: &Path) -> Value {
+        self.eval_with(log, &[])
+    }
+
+    /// [`ProgramBench::eval`] with more flags.
+    pub fn eval_with(&self, log: &Path, extra: &[&str]) -> Value {
         let root = log.parent().unwrap();
         let out_file = self.path().join(format!(
             "eval-{}.json",
@@ -121,6 +126,7 @@ impl ProgramBench {
             .arg("--python")
             .arg(common::python())
             .args(["--sandbox", "none"])
+            .args(extra)
             .output()
             .unwrap();
         assert!(
