@@ -50,6 +50,42 @@ pub enum Reply {
     },
     /// Read the request, then close the connection without a word.
     Drop,
+    /// A `transfer-encoding: chunked` reply sent one chunk at a time (one
+    /// write each); before each chunk after the first it waits for the gate
+    /// to let it through, when there is one (a streaming test's handshake).
+    Chunked {
+        status: u16,
+        headers: Vec<(String, String)>,
+        chunks: Vec<String>,
+        gate: Option<Arc<Gate>>,
+    },
+}
+
+/// A counting gate a [`Reply::Chunked`] waits at between chunks.
+#[derive(Debug, Default)]
+pub struct Gate {
+    permits: Mutex<u64>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    pub fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+
+    /// Lets `n` more chunks through.
+    pub fn open(&self, n: u64) {
+        *self.permits.lock().unwrap() += n;
+        self.changed.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut p = self.permits.lock().unwrap();
+        while *p == 0 {
+            p = self.changed.wait(p).unwrap();
+        }
+        *p -= 1;
+    }
 }
 
 impl Reply {
@@ -90,6 +126,17 @@ impl Reply {
             })
             .to_string(),
         )
+    }
+
+    /// A server-sent event stream (`text/event-stream`), chunked, one
+    /// chunk per element of `chunks`.
+    pub fn sse(chunks: &[&str], gate: Option<Arc<Gate>>) -> Reply {
+        Reply::Chunked {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            chunks: chunks.iter().map(|c| c.to_string()).collect(),
+            gate,
+        }
     }
 
     /// A Messages API success.
@@ -183,6 +230,35 @@ fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
             Reply::Drop => {
                 let _ = writer.shutdown(std::net::Shutdown::Both);
                 return;
+            }
+            Reply::Chunked {
+                status,
+                headers,
+                chunks,
+                gate,
+            } => {
+                let mut out = format!("HTTP/1.1 {status} Mock\r\ntransfer-encoding: chunked\r\n");
+                for (n, v) in headers {
+                    out.push_str(&format!("{n}: {v}\r\n"));
+                }
+                out.push_str("\r\n");
+                if writer.write_all(out.as_bytes()).is_err() {
+                    return;
+                }
+                for (i, chunk) in chunks.iter().enumerate() {
+                    if i > 0 {
+                        if let Some(g) = &gate {
+                            g.pass();
+                        }
+                    }
+                    let frame = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+                    if writer.write_all(frame.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+                if writer.write_all(b"0\r\n\r\n").is_err() {
+                    return;
+                }
             }
             Reply::Respond {
                 status,
