@@ -9,9 +9,11 @@
 #                                own) that the ignored test tests/llm_thirdparty.rs
 #                                runs mlab through; .ci/run passes it
 #   ./install.sh --outside-agents  also mini-swe-agent and aider (pinned, from PyPI)
-#                                in a venv of their own, $MLAB_HOME/agents-venv,
-#                                which `mlab run --agent program` shows inside the
-#                                sandbox (docs/outside-agents.md); the ignored
+#                                in a venv of their own, $MLAB_HOME/agents-venv, and
+#                                Codex CLI (pinned, from npm; Node.js from apt-get
+#                                when missing) under it, which `mlab run --agent
+#                                program` shows inside the sandbox
+#                                (docs/outside-agents.md); the ignored
 #                                tests/outside_agents.rs runs them; .ci/run passes it
 #
 # Environment: MLAB_HOME (default ~/.local/share/mlab) holds the venv and a link
@@ -28,6 +30,7 @@ outside_agents=0
 # The outside agents of docs/outside-agents.md that CI runs, pinned.
 mini_swe_agent_version="2.4.6"
 aider_version="0.86.2"
+codex_version="0.171.0"
 # The third-party OpenAI- and Anthropic-compatible server of the tests, pinned
 # so CI checks the wire formats against one known implementation.
 litellm_version="1.108.7"
@@ -38,7 +41,7 @@ while [ $# -gt 0 ]; do
     --tasks=*) tasks="${1#--tasks=}"; shift ;;
     --test-servers) test_servers=1; shift ;;
     --outside-agents) outside_agents=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -144,6 +147,25 @@ if [ "$outside_agents" = 1 ]; then
       "$avenv/bin/python" -m pip install --quiet --disable-pip-version-check \
         "mini-swe-agent==$mini_swe_agent_version" "aider-chat==$aider_version"
     fi
+  fi
+  # Codex CLI: an npm package (Node.js launcher and its own binary), kept in
+  # the agents venv so that the one folder mlab shows inside holds it too.
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing Node.js and npm with apt-get (for Codex CLI)"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "install.sh: npm is missing; install Node.js and npm (Debian/Ubuntu: sudo apt-get install nodejs npm) and run again" >&2
+      exit 1
+    fi
+  fi
+  if [ "$("$avenv/bin/codex" --version 2>/dev/null)" = "codex-cli $codex_version" ]; then
+    say "Codex CLI $codex_version already in $avenv"
+  else
+    say "installing Codex CLI $codex_version into $avenv/node (for --agent program)"
+    npm install --silent --no-audit --no-fund --prefix "$avenv/node" "@openai/codex@$codex_version" >/dev/null
+    ln -sfn ../node/node_modules/.bin/codex "$avenv/bin/codex"
   fi
 fi
 

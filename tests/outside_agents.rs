@@ -1,8 +1,10 @@
-//! Real outside agents through `--agent program`, offline: mini-swe-agent
-//! and aider, as `./install.sh --outside-agents` installs them, each run
-//! on the toy task in the bubblewrap sandbox against a scripted upstream
-//! that answers in the format that agent expects (Chat Completions with
-//! tool calls for mini-swe-agent, streamed Chat Completions for aider).
+//! Real outside agents through `--agent program`, offline: mini-swe-agent,
+//! aider and Codex CLI, as `./install.sh --outside-agents` installs them,
+//! each run on the toy task in the bubblewrap sandbox against a scripted
+//! upstream that answers in the format that agent expects (Chat
+//! Completions with tool calls for mini-swe-agent, streamed Chat
+//! Completions for aider, streamed Responses with a function call for
+//! Codex).
 //! Each writes a submission that `mlab eval` scores, with its calls
 //! recorded as steps. The recipes are those of docs/outside-agents.md.
 // A failed step panics with its message, which is how a test reports;
@@ -99,6 +101,71 @@ fn mini_swe_agent_writes_a_submission_through_the_gateway_that_eval_scores() {
     assert_eq!(llm_steps, 3, "{s:?}");
     assert_eq!(calls(&log).len(), 3);
     assert_eq!(bench.eval(&log)["final_score"].as_f64(), Some(42.0));
+}
+
+/// The Codex CLI recipe of docs/outside-agents.md.
+const CODEX: &str = r#"codex exec --skip-git-repo-check --sandbox danger-full-access -c allow_login_shell=false -m "$MLAB_MODEL" -c model_provider=mlab -c "model_providers.mlab={name=\"mlab\",base_url=\"$OPENAI_BASE_URL\",env_key=\"OPENAI_API_KEY\",wire_api=\"responses\"}" "$MLAB_PROBLEM Write submission.csv in the current folder.""#;
+
+#[test]
+#[ignore = "needs outside agents: ./install.sh --outside-agents"]
+fn codex_cli_writes_a_submission_over_the_responses_api_that_eval_scores() {
+    common::need_bwrap();
+    agents_venv("codex");
+    let bench = ProgramBench::new();
+    let upstream = MockServer::start();
+    // Its exec_command tool writes the submission with the task's Python;
+    // then a message ends its turn.
+    upstream
+        .push(program_support::responses_stream(
+            json!({"type": "function_call", "id": "fc_1", "call_id": "call_1", "status": "completed",
+                   "name": "exec_command",
+                   "arguments": json!({"cmd": "python -c \"open('submission.csv','w').write('value\\n42\\n')\""}).to_string()}),
+            1,
+        ))
+        .always(program_support::responses_stream(
+            json!({"type": "message", "id": "msg_2", "role": "assistant", "status": "completed",
+                   "content": [{"type": "output_text", "text": "Done.", "annotations": []}]}),
+            2,
+        ));
+    let log = bench.log("codex");
+    let llm = format!("openai:mock-model@{}/v1", upstream.url());
+    let out = bench
+        .command(&log, "bwrap", CODEX, &["--llm", &llm, "--max-time", "300"])
+        .env("OPENAI_API_KEY", "sk-real-key-for-codex")
+        .output()
+        .unwrap();
+    ok(&out);
+    let run = read_json(&log.join("run.json"));
+    assert_eq!(
+        run["exit_reason"],
+        "final_answer",
+        "{run}\n{}",
+        program_log(&log)
+    );
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 2, "{}", program_log(&log));
+    assert_eq!(seen[0].path, "/v1/responses");
+    assert_eq!(seen[0].json()["model"], "mock-model");
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some("Bearer sk-real-key-for-codex")
+    );
+    // The command's result went back to the model.
+    assert!(seen[1].body.contains("call_1"), "{}", seen[1].body);
+    let s = steps(&log);
+    let wires: Vec<&str> = s
+        .iter()
+        .filter(|s| s["action"]["name"] == "LLM Call")
+        .map(|s| s["action"]["args"]["wire_format"].as_str().unwrap())
+        .collect();
+    assert_eq!(wires, ["openai-responses", "openai-responses"], "{s:?}");
+    let entry = bench.eval(&log);
+    assert_eq!(
+        entry["final_score"].as_f64(),
+        Some(42.0),
+        "{entry}\n{}",
+        program_log(&log)
+    );
 }
 
 #[test]

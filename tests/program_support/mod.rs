@@ -215,3 +215,39 @@ pub fn openai_stream(text: &str) -> Reply {
         delay: std::time::Duration::ZERO,
     }
 }
+
+/// A streamed Responses reply whose output is `item` (a `function_call` or
+/// a `message`), with usage, as Codex CLI reads it.
+pub fn responses_stream(item: Value, n: usize) -> Reply {
+    let id = format!("resp_{n}");
+    let event = |t: &str, mut d: Value| {
+        d["type"] = json!(t);
+        format!("event: {t}\ndata: {d}\n\n")
+    };
+    let mut body = String::new();
+    body.push_str(&event(
+        "response.created",
+        json!({"response": {"id": id, "object": "response", "status": "in_progress", "output": []}}),
+    ));
+    body.push_str(&event(
+        "response.output_item.added",
+        json!({"output_index": 0, "item": item}),
+    ));
+    body.push_str(&event(
+        "response.output_item.done",
+        json!({"output_index": 0, "item": item}),
+    ));
+    body.push_str(&event(
+        "response.completed",
+        json!({"response": {"id": id, "object": "response", "status": "completed", "output": [item],
+               "usage": {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120,
+                         "input_tokens_details": {"cached_tokens": 0},
+                         "output_tokens_details": {"reasoning_tokens": 0}}}}),
+    ));
+    Reply::Respond {
+        status: 200,
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        body,
+        delay: std::time::Duration::ZERO,
+    }
+}
