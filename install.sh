@@ -10,8 +10,8 @@
 #                                runs mlab through; .ci/run passes it
 #   ./install.sh --outside-agents  also mini-swe-agent and aider (pinned, from PyPI)
 #                                in a venv of their own, $MLAB_HOME/agents-venv, and
-#                                Codex CLI (pinned, from npm; Node.js from apt-get
-#                                when missing) under it, which `mlab run --agent
+#                                Codex CLI and Claude Code (pinned, from npm; Node.js
+#                                from apt-get when missing) under it, which `mlab run --agent
 #                                program` shows inside the sandbox
 #                                (docs/outside-agents.md); the ignored
 #                                tests/outside_agents.rs runs them; .ci/run passes it
@@ -31,6 +31,7 @@ outside_agents=0
 mini_swe_agent_version="2.4.6"
 aider_version="0.86.2"
 codex_version="0.171.0"
+claude_code_version="2.1.197"
 # The third-party OpenAI- and Anthropic-compatible server of the tests, pinned
 # so CI checks the wire formats against one known implementation.
 litellm_version="1.108.7"
@@ -148,11 +149,11 @@ if [ "$outside_agents" = 1 ]; then
         "mini-swe-agent==$mini_swe_agent_version" "aider-chat==$aider_version"
     fi
   fi
-  # Codex CLI: an npm package (Node.js launcher and its own binary), kept in
-  # the agents venv so that the one folder mlab shows inside holds it too.
+  # Codex CLI and Claude Code: npm packages, kept in the agents venv so that
+  # the one folder mlab shows inside holds them too.
   if ! command -v npm >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      say "installing Node.js and npm with apt-get (for Codex CLI)"
+      say "installing Node.js and npm with apt-get (for Codex CLI and Claude Code)"
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
     else
@@ -160,12 +161,15 @@ if [ "$outside_agents" = 1 ]; then
       exit 1
     fi
   fi
-  if [ "$("$avenv/bin/codex" --version 2>/dev/null)" = "codex-cli $codex_version" ]; then
-    say "Codex CLI $codex_version already in $avenv"
+  if [ "$("$avenv/bin/codex" --version 2>/dev/null)" = "codex-cli $codex_version" ] \
+     && [ "$("$avenv/bin/claude" --version 2>/dev/null)" = "$claude_code_version (Claude Code)" ]; then
+    say "Codex CLI $codex_version and Claude Code $claude_code_version already in $avenv"
   else
-    say "installing Codex CLI $codex_version into $avenv/node (for --agent program)"
-    npm install --silent --no-audit --no-fund --prefix "$avenv/node" "@openai/codex@$codex_version" >/dev/null
+    say "installing Codex CLI $codex_version and Claude Code $claude_code_version into $avenv/node (for --agent program)"
+    npm install --silent --no-audit --no-fund --prefix "$avenv/node" \
+      "@openai/codex@$codex_version" "@anthropic-ai/claude-code@$claude_code_version" >/dev/null
     ln -sfn ../node/node_modules/.bin/codex "$avenv/bin/codex"
+    ln -sfn ../node/node_modules/.bin/claude "$avenv/bin/claude"
   fi
 fi
 

@@ -1,10 +1,10 @@
 //! Real outside agents through `--agent program`, offline: mini-swe-agent,
-//! aider and Codex CLI, as `./install.sh --outside-agents` installs them,
+//! aider, Codex CLI and Claude Code, as `./install.sh --outside-agents` installs them,
 //! each run on the toy task in the bubblewrap sandbox against a scripted
 //! upstream that answers in the format that agent expects (Chat
 //! Completions with tool calls for mini-swe-agent, streamed Chat
 //! Completions for aider, streamed Responses with a function call for
-//! Codex).
+//! Codex, streamed Anthropic Messages with a tool use for Claude Code).
 //! Each writes a submission that `mlab eval` scores, with its calls
 //! recorded as steps. The recipes are those of docs/outside-agents.md.
 // A failed step panics with its message, which is how a test reports;
@@ -159,6 +159,70 @@ fn codex_cli_writes_a_submission_over_the_responses_api_that_eval_scores() {
         .map(|s| s["action"]["args"]["wire_format"].as_str().unwrap())
         .collect();
     assert_eq!(wires, ["openai-responses", "openai-responses"], "{s:?}");
+    let entry = bench.eval(&log);
+    assert_eq!(
+        entry["final_score"].as_f64(),
+        Some(42.0),
+        "{entry}\n{}",
+        program_log(&log)
+    );
+}
+
+/// The Claude Code recipe of docs/outside-agents.md.
+const CLAUDE: &str = r#"IS_SANDBOX=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 claude -p "$MLAB_PROBLEM Write submission.csv in the current folder." --model "$MLAB_MODEL" --dangerously-skip-permissions"#;
+
+#[test]
+#[ignore = "needs outside agents: ./install.sh --outside-agents"]
+fn claude_code_writes_a_submission_over_streamed_anthropic_messages_that_eval_scores() {
+    common::need_bwrap();
+    agents_venv("claude");
+    let bench = ProgramBench::new();
+    let upstream = MockServer::start();
+    // Its Bash tool writes the submission with the task's Python; then a
+    // text reply ends its turn.
+    upstream
+        .push(program_support::anthropic_stream(
+            Some((
+                "Bash",
+                json!({"command": "python -c \"open('submission.csv','w').write('value\\n42\\n')\"",
+                       "description": "Write the submission"}),
+            )),
+            1,
+        ))
+        .always(program_support::anthropic_stream(None, 2));
+    let log = bench.log("claude");
+    let llm = format!("anthropic:mock-model@{}", upstream.url());
+    let out = bench
+        .command(&log, "bwrap", CLAUDE, &["--llm", &llm, "--max-time", "300"])
+        .env("ANTHROPIC_API_KEY", "sk-ant-real-key-for-claude")
+        .output()
+        .unwrap();
+    ok(&out);
+    let run = read_json(&log.join("run.json"));
+    assert_eq!(
+        run["exit_reason"],
+        "final_answer",
+        "{run}\n{}",
+        program_log(&log)
+    );
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 2, "{}", program_log(&log));
+    assert!(seen[0].path.starts_with("/v1/messages"), "{}", seen[0].path);
+    assert_eq!(seen[0].json()["model"], "mock-model");
+    assert_eq!(seen[0].json()["stream"], true);
+    assert_eq!(
+        seen[0].header("x-api-key"),
+        Some("sk-ant-real-key-for-claude")
+    );
+    // The command's result went back to the model.
+    assert!(seen[1].body.contains("toolu_1"), "{}", seen[1].body);
+    let s = steps(&log);
+    let wires: Vec<&str> = s
+        .iter()
+        .filter(|s| s["action"]["name"] == "LLM Call")
+        .map(|s| s["action"]["args"]["wire_format"].as_str().unwrap())
+        .collect();
+    assert_eq!(wires, ["anthropic", "anthropic"], "{s:?}");
     let entry = bench.eval(&log);
     assert_eq!(
         entry["final_score"].as_f64(),

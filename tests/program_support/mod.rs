@@ -251,3 +251,50 @@ pub fn responses_stream(item: Value, n: usize) -> Reply {
         delay: std::time::Duration::ZERO,
     }
 }
+
+/// A streamed Anthropic Messages reply: a `tool_use` of `tool` with
+/// `input`, or (None) the text "Done.", with usage.
+pub fn anthropic_stream(tool: Option<(&str, Value)>, n: usize) -> Reply {
+    let event = |t: &str, mut d: Value| {
+        d["type"] = json!(t);
+        format!("event: {t}\ndata: {d}\n\n")
+    };
+    let (block, delta, stop) = match tool {
+        Some((name, input)) => (
+            json!({"type": "tool_use", "id": format!("toolu_{n}"), "name": name, "input": {}}),
+            json!({"type": "input_json_delta", "partial_json": input.to_string()}),
+            "tool_use",
+        ),
+        None => (
+            json!({"type": "text", "text": ""}),
+            json!({"type": "text_delta", "text": "Done."}),
+            "end_turn",
+        ),
+    };
+    let mut body = event(
+        "message_start",
+        json!({"message": {"id": format!("msg_{n}"), "type": "message", "role": "assistant",
+                           "model": "mock-model", "content": [], "stop_reason": null,
+                           "stop_sequence": null, "usage": {"input_tokens": 100, "output_tokens": 1}}}),
+    );
+    body.push_str(&event(
+        "content_block_start",
+        json!({"index": 0, "content_block": block}),
+    ));
+    body.push_str(&event(
+        "content_block_delta",
+        json!({"index": 0, "delta": delta}),
+    ));
+    body.push_str(&event("content_block_stop", json!({"index": 0})));
+    body.push_str(&event(
+        "message_delta",
+        json!({"delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 20}}),
+    ));
+    body.push_str(&event("message_stop", json!({})));
+    Reply::Respond {
+        status: 200,
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        body,
+        delay: std::time::Duration::ZERO,
+    }
+}
