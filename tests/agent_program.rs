@@ -477,3 +477,21 @@ fn a_resumed_program_run_continues_the_steps_and_the_budget_of_the_first_part() 
         .join("env_log/traces/step_5_files/submission.csv")
         .exists());
 }
+
+#[test]
+fn a_model_the_gateway_cannot_serve_is_refused_before_the_run_starts() {
+    let bench = ProgramBench::new();
+    let log = bench.log("scripted");
+    let script = bench.path().join("replies.jsonl");
+    std::fs::write(&script, "\"hi\"\n").unwrap();
+    let out = bench.run(
+        &log,
+        "none",
+        "true",
+        &["--llm", &format!("scripted:{}", script.display())],
+    );
+    assert!(!out.status.success());
+    let err = program_support::text(&out.stderr);
+    assert!(err.contains("LLM gateway"), "{err}");
+    assert!(!log.join("env_log").exists(), "a run was started: {err}");
+}

@@ -439,6 +439,9 @@ impl ProgramAgent {
                     dest: s.socket.clone(),
                 });
                 let port = if sb.name() == "none" {
+                    ui::warn(
+                        "--sandbox none: the program's gateway forwarder listens on the host's loopback; the key stays out of the program's environment and files, but an unconfined program can read mlab's memory and your files",
+                    );
                     free_port()?
                 } else {
                     PORT_IN_SANDBOX

@@ -125,6 +125,13 @@ pub fn run(mut args: RunConfig) -> Result<RunOutcome> {
     args.agent.options.prompts = prompts.clone();
     let checked_agent = agent::check(&args.agent, args.llm.llm.is_some())?;
     let agent_name = checked_agent.kind().as_str();
+    if checked_agent.kind() == agent::AgentKind::Program && args.llm.llm.is_some() {
+        // The gateway forwards to a provider: `scripted:`, `replay:` and
+        // `human` cannot serve an outside program.
+        crate::gateway::default_allowed_models(&args.llm).with_context(|| {
+            "--agent program reaches its model through mlab's LLM gateway, which needs --llm to name a provider's model"
+        })?;
+    }
     check_limits(&args)?;
     if !task.is_prepared() {
         bail!(
