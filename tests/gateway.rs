@@ -788,3 +788,37 @@ fwd.kill()
     let seen = &s.mock.requests()[0];
     assert_only_the_real_key(seen, false);
 }
+
+#[test]
+fn on_call_may_read_the_gateway_s_totals_while_the_client_waits() {
+    let slot: Arc<std::sync::OnceLock<Gateway>> = Arc::new(std::sync::OnceLock::new());
+    let seen_totals = Arc::new(Mutex::new(Vec::new()));
+    let (sl, st) = (slot.clone(), seen_totals.clone());
+    let mut s = Setup::with_on_call(
+        |_| {},
+        Arc::new(move |_: &CallRecord| {
+            if let Some(gw) = sl.get() {
+                st.lock().unwrap().push(gw.totals().calls);
+            }
+        }),
+    );
+    assert!(slot.set(s.gw.take().unwrap()).is_ok());
+    let case = &cases()[0];
+    s.mock.always(Reply::json(200, whole_reply(case)));
+    for _ in 0..2 {
+        let stream = UnixStream::connect(&s.sock).unwrap();
+        // A guard against a deadlock, not a timing assertion.
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let got = send(
+            stream,
+            "POST",
+            case.path,
+            &case.headers,
+            &body_for(case, false),
+        );
+        assert_eq!(got.status, 200);
+    }
+    assert_eq!(*seen_totals.lock().unwrap(), [1, 2]);
+}

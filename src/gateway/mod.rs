@@ -81,6 +81,8 @@
 //! let cfg = GatewayConfig::new(socket, llm_config, log_dir)?;   // defaults from --llm etc.
 //! let gw = gateway::start(cfg, Arc::new(|call: &CallRecord| { /* snapshot */ }))?;
 //! gw.totals(); gw.budget_spent(); gw.stop();
+//! // inside the sandbox: `mlab gateway-forward --socket S --port P`, and
+//! // the program's environment from gateway::client_env(P).
 //! ```
 //!
 //! `on_call` runs once per call (refused calls included, with
@@ -103,6 +105,23 @@ use crate::llm::{Config, Spec, ToolCall, Totals, Usage};
 pub mod forward;
 mod server;
 mod wire;
+
+/// The key a client in the sandbox is given: any text would do, the
+/// gateway drops it.
+pub const DUMMY_KEY: &str = "sk-mlab-gateway-dummy-key";
+
+/// The environment that points the usual SDKs (OpenAI, Anthropic, LiteLLM)
+/// at a forwarder listening on 127.0.0.1:`port`, with the dummy key.
+pub fn client_env(port: u16) -> Vec<(&'static str, String)> {
+    let base = format!("http://127.0.0.1:{port}");
+    vec![
+        ("OPENAI_BASE_URL", format!("{base}/v1")),
+        ("OPENAI_API_BASE", format!("{base}/v1")),
+        ("OPENAI_API_KEY", DUMMY_KEY.to_string()),
+        ("ANTHROPIC_BASE_URL", base),
+        ("ANTHROPIC_API_KEY", DUMMY_KEY.to_string()),
+    ]
+}
 
 /// The three wire formats the gateway speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -273,6 +292,8 @@ struct Shared {
     recorder: Recorder,
     on_call: OnCall,
     book: Mutex<Book>,
+    /// Held while a call is closed (its line written, `on_call` run).
+    order: Mutex<()>,
     budget_refused: AtomicBool,
 }
 
@@ -401,6 +422,7 @@ pub fn start(cfg: GatewayConfig, on_call: OnCall) -> anyhow::Result<Gateway> {
             totals: cfg.spent_before,
             next_index: usize::try_from(cfg.spent_before.calls).unwrap_or(usize::MAX),
         }),
+        order: Mutex::new(()),
         budget_refused: AtomicBool::new(false),
     });
     let (tx, rx) = tokio::sync::oneshot::channel();

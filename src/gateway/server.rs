@@ -568,12 +568,19 @@ impl Shared {
             done.info.error.clone()
         };
         let stop = wire::stop(&call.request);
-        let mut book = self.book();
-        let index = book.next_index;
-        book.next_index += 1;
-        book.totals.usage.add(&usage);
-        book.totals.cost += cost_usd;
-        book.totals.calls += 1;
+        // One call closes at a time, so lines and `on_call` follow the
+        // index order; the book itself is held only for the sums (budget
+        // checks, and `on_call` itself, may read it meanwhile).
+        let order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let index = {
+            let mut book = self.book();
+            let index = book.next_index;
+            book.next_index += 1;
+            book.totals.usage.add(&usage);
+            book.totals.cost += cost_usd;
+            book.totals.calls += 1;
+            index
+        };
         let line = Line {
             record: RecordOut {
                 time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -634,9 +641,8 @@ impl Shared {
             error,
             latency_s,
         };
-        // Under the book's lock: calls are seen one at a time, in index order.
         (self.on_call)(&rec);
-        drop(book);
+        drop(order);
     }
 
     /// `bytes` with every key the gateway holds replaced.
