@@ -63,9 +63,6 @@ pub const LLM_CALL: &str = "LLM Call";
 /// namespace (nothing else listens there).
 const PORT_IN_SANDBOX: u16 = 8357;
 
-/// What the program is given as its API keys: the gateway ignores them.
-pub const DUMMY_KEY: &str = "mlab-gateway-needs-no-key";
-
 /// Exit status of the wrapper when the forwarder did not start.
 const FORWARDER_FAILED: i32 = 97;
 
@@ -447,11 +444,9 @@ impl ProgramAgent {
                     PORT_IN_SANDBOX
                 };
                 let base = format!("http://127.0.0.1:{port}");
-                set_env(&mut policy.env, "OPENAI_BASE_URL", &format!("{base}/v1"));
-                set_env(&mut policy.env, "OPENAI_API_BASE", &format!("{base}/v1"));
-                set_env(&mut policy.env, "OPENAI_API_KEY", DUMMY_KEY);
-                set_env(&mut policy.env, "ANTHROPIC_BASE_URL", &base);
-                set_env(&mut policy.env, "ANTHROPIC_API_KEY", DUMMY_KEY);
+                for (k, v) in crate::gateway::client_env(port) {
+                    set_env(&mut policy.env, k, &v);
+                }
                 let model = gateway_glue::model_name(&self.llm)
                     .unwrap_or_else(|| models.main.name().to_string());
                 set_env(&mut policy.env, "MLAB_MODEL", &model);
