@@ -8,6 +8,10 @@
 #   ./install.sh --test-servers  also LiteLLM's proxy (from PyPI, in a venv of its
 #                                own) that the ignored test tests/llm_thirdparty.rs
 #                                runs mlab through; .ci/run passes it
+#   ./install.sh --slurm         also a one-node Slurm cluster on this machine
+#                                (.ci/slurm-cluster start: slurm-wlm and munge
+#                                from apt, as root) for `--executor slurm` and
+#                                tests/study_slurm.rs; .ci/run starts it too
 #
 # Environment: MLAB_HOME (default ~/.local/share/mlab) holds the venv and a link
 # to this checkout's benchmarks/; PYTHON picks the interpreter for the venv.
@@ -19,6 +23,7 @@ venv="$home_dir/venv"
 python="${PYTHON:-python3}"
 tasks=""
 test_servers=0
+slurm=0
 # The third-party OpenAI- and Anthropic-compatible server of the tests, pinned
 # so CI checks the wire formats against one known implementation.
 litellm_version="1.108.7"
@@ -28,7 +33,8 @@ while [ $# -gt 0 ]; do
     --tasks) tasks="${2:?--tasks needs 'all' or a comma-separated list}"; shift 2 ;;
     --tasks=*) tasks="${1#--tasks=}"; shift ;;
     --test-servers) test_servers=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --slurm) slurm=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -116,9 +122,20 @@ if [ "$test_servers" = 1 ]; then
   fi
 fi
 
+# 3c. A one-node Slurm cluster (slurm-wlm + munge) for the Slurm executor.
+if [ "$slurm" = 1 ]; then
+  say "starting a one-node Slurm cluster (.ci/slurm-cluster start)"
+  "$repo/.ci/slurm-cluster" start
+fi
+
 # 4. The benchmarks folder mlab finds from anywhere.
 ln -sfn "$repo/benchmarks" "$home_dir/benchmarks"
 
 # 5. What works now.
-say "mlab doctor"
-mlab doctor
+if [ "$slurm" = 1 ]; then
+  say "mlab doctor --slurm"
+  mlab doctor --slurm
+else
+  say "mlab doctor"
+  mlab doctor
+fi
