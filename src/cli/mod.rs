@@ -162,6 +162,11 @@ pub struct DoctorArgs {
     /// Print JSON instead of lines.
     #[arg(long)]
     pub json: bool,
+
+    /// Also check Slurm for real: sbatch, squeue and sinfo on PATH and a
+    /// cluster that answers with a usable node (what `--executor slurm` needs).
+    #[arg(long)]
+    pub slurm: bool,
 }
 
 #[derive(Debug, Args)]
@@ -244,7 +249,7 @@ fn task_new(locations: &Locations, args: &TaskNewArgs) -> anyhow::Result<ExitCod
 
 /// `mlab doctor`: one line per check (or JSON); fails when one failed.
 fn print_doctor(locations: &Locations, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
-    let checks = doctor::collect(locations, args.python.as_deref());
+    let checks = doctor::collect(locations, args.python.as_deref(), args.slurm);
     if args.json {
         ui::write_stdout(format_args!("{}\n", serde_json::to_string_pretty(&checks)?));
     } else {
