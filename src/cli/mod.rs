@@ -20,6 +20,7 @@ mod llm;
 mod prompts;
 mod run;
 mod sandbox;
+mod study;
 
 pub use eval::{run_eval, EvalArgs};
 pub use llm::{LlmArgs, LlmCheckArgs};
@@ -63,6 +64,11 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Run an agent on a task in a sandboxed workspace.
     Run(Box<RunArgs>),
+    /// Run one run of a study's plan.json (as the queue and Slurm jobs do):
+    /// skipped when finished, resumed when interrupted.
+    RunOne(study::RunOneArgs),
+    /// Where each run of a study stands: counts and a table.
+    Status(study::StatusArgs),
     /// Score the runs in a log folder with each task's script/eval.py.
     Eval(EvalArgs),
     /// Build a report (tables and plots) from eval results. Hidden until it
@@ -207,6 +213,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task(TaskCommand::New(args)) => task_new(&locations, &args),
         Command::Doctor(args) => print_doctor(&locations, &args),
         Command::Run(args) => run::run(&global, &args),
+        Command::RunOne(args) => study::run_one(&global, &args),
+        Command::Status(args) => study::status(&args),
         Command::Eval(args) => run_eval(&global, &args),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(args) => mlab::llm::check::run(&(&args).into()),

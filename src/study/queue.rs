@@ -1,0 +1,1 @@
+//! The local executor (filled in after the plan milestone).
