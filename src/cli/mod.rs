@@ -20,6 +20,7 @@ mod llm;
 mod prompts;
 mod run;
 mod sandbox;
+mod slurm;
 mod study;
 
 pub use eval::{run_eval, EvalArgs};

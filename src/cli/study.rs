@@ -59,6 +59,10 @@ pub struct StudyArgs {
     /// failure (run.json `infra_failure`; never those the agent ended).
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Studies")]
     pub retry_infra: u32,
+
+    /// `--executor` and the `--slurm-*` flags (docs/slurm.md).
+    #[command(flatten)]
+    pub slurm: super::slurm::SlurmArgs,
 }
 
 impl StudyArgs {
@@ -69,6 +73,7 @@ impl StudyArgs {
             || self.exp_dir.is_some()
             || self.jobs.is_some()
             || !self.devices.is_empty()
+            || self.slurm.is_study()
             || run.task.as_deref().is_some_and(|t| t.contains(','))
             || run.llm.llm.as_deref().is_some_and(|t| t.contains(','))
             || run.agent.len() > 1
@@ -118,7 +123,9 @@ pub fn run_one(global: &GlobalArgs, args: &RunOneArgs) -> Result<ExitCode> {
     if start == Start::Resume {
         ui::info(format!("run {}: resuming from its last step", run.id));
     }
-    let argv = study::run_args(&plan, run, &start, args.device.as_deref());
+    // Under Slurm (--slurm-gres), the allocation's GPUs, not mlab run's default.
+    let device = args.device.clone().or_else(super::slurm::allocated_device);
+    let argv = study::run_args(&plan, run, &start, device.as_deref());
     let cli = Cli::try_parse_from(std::iter::once("mlab".to_string()).chain(argv))
         .with_context(|| format!("the plan's arguments of run {} are not valid", run.id))?;
     let Command::Run(run_args) = cli.command else {
@@ -131,7 +138,7 @@ pub fn run_one(global: &GlobalArgs, args: &RunOneArgs) -> Result<ExitCode> {
 
 /// `mlab status`: counts and one row per run.
 pub fn status(args: &StatusArgs) -> Result<ExitCode> {
-    status_with(args, None)
+    status_with(args, super::slurm::external_states(&args.exp_dir).as_ref())
 }
 
 /// `mlab status` with what a scheduler knows of each run (by index), which
@@ -241,7 +248,11 @@ pub fn run_study(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         Some(file) => from_plan_file(global, args, file)?,
         None => from_flags(global, args)?,
     };
+    args.study.slurm.options()?;
     let plan = plan::build(&spec)?.write()?;
+    if args.study.slurm.executor == super::slurm::Executor::Slurm {
+        return super::slurm::submit_study(&plan, &args.study.slurm);
+    }
     drive(&plan, &settings)
 }
 
