@@ -156,10 +156,10 @@ pub fn submit_study(plan: &Plan, args: &SlurmArgs) -> Result<ExitCode> {
 }
 
 /// What Slurm knows of each run of the study in `exp_dir` (`RUNNING`,
-/// `COMPLETED`, ...), for `mlab status`; None when the study was never
-/// submitted to Slurm. When Slurm cannot be asked, says so and gives None:
-/// the disk state still stands.
-pub fn external_states(exp_dir: &Path) -> Option<BTreeMap<usize, String>> {
+/// `COMPLETED`, ...) and the job it belongs to, for `mlab status`; None
+/// when the study was never submitted to Slurm. When Slurm cannot be asked,
+/// says so and gives None: the disk state still stands.
+pub fn external_states(exp_dir: &Path) -> Option<BTreeMap<usize, slurm::RunSlurm>> {
     match slurm::jobs(exp_dir) {
         Ok(j) if j.is_empty() => return None,
         Ok(_) => {}
@@ -169,16 +169,58 @@ pub fn external_states(exp_dir: &Path) -> Option<BTreeMap<usize, String>> {
         }
     }
     match slurm::states(exp_dir) {
-        Ok(m) => Some(
-            m.into_iter()
-                .map(|(i, r)| (i, r.state.to_string()))
-                .collect(),
-        ),
+        Ok(m) => Some(m),
         Err(e) => {
             ui::warn(format!("cannot ask Slurm about the study's jobs: {e:#}"));
             None
         }
     }
+}
+
+/// The states alone, as `mlab status` shows them.
+pub fn state_names(m: &BTreeMap<usize, slurm::RunSlurm>) -> BTreeMap<usize, String> {
+    m.iter().map(|(i, r)| (*i, r.state.to_string())).collect()
+}
+
+/// After `mlab status`'s table: where to read why runs that are not
+/// finished ended badly in Slurm (their element's output file), and how to
+/// send them again.
+pub fn print_failures(plan: &Plan, m: &BTreeMap<usize, slurm::RunSlurm>) {
+    let exp_dir = plan.exp_dir.as_path();
+    let unfinished = |i: usize| {
+        plan.runs
+            .get(i)
+            .is_some_and(|run| status::state_of(run).0 != State::Finished)
+    };
+    let bad: Vec<(&usize, &slurm::RunSlurm)> = m
+        .iter()
+        .filter(|(i, r)| {
+            !r.state.is_active() && r.state != slurm::SlurmState::Completed && unfinished(**i)
+        })
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    let logs = slurm::slurm_dir(exp_dir).join("logs");
+    let mut text = format!("{} run(s) ended badly in Slurm; their output:\n", bad.len());
+    for (i, r) in bad.iter().take(10) {
+        text.push_str(&format!(
+            "  {i}: {} {}\n",
+            r.state,
+            logs.join(format!("{}_{i}.out", r.job_id)).display()
+        ));
+    }
+    if bad.len() > 10 {
+        text.push_str(&format!(
+            "  ... and {} more in {}\n",
+            bad.len() - 10,
+            logs.display()
+        ));
+    }
+    text.push_str(
+        "  fix the cause, then submit the same `mlab run` again: it sends only unfinished runs\n",
+    );
+    ui::write_stdout(format_args!("{text}"));
 }
 
 /// The device a run started by Slurm gets when run-one names none: the

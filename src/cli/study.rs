@@ -138,7 +138,14 @@ pub fn run_one(global: &GlobalArgs, args: &RunOneArgs) -> Result<ExitCode> {
 
 /// `mlab status`: counts and one row per run.
 pub fn status(args: &StatusArgs) -> Result<ExitCode> {
-    status_with(args, super::slurm::external_states(&args.exp_dir).as_ref())
+    let Some(slurm) = super::slurm::external_states(&args.exp_dir) else {
+        return status_with(args, None);
+    };
+    let code = status_with(args, Some(&super::slurm::state_names(&slurm)))?;
+    if !args.json {
+        super::slurm::print_failures(&Plan::read(&args.exp_dir.join(plan::PLAN_FILE))?, &slurm);
+    }
+    Ok(code)
 }
 
 /// `mlab status` with what a scheduler knows of each run (by index), which
