@@ -10,7 +10,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 use mlab::agent::AgentKind;
-use mlab::study::plan::{self, ConfigSpec, Plan, PlanSpec, TaskSpec};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use mlab::study::plan::{self, ConfigSpec, Plan, PlanSpec, PlannedRun, TaskSpec};
+use mlab::study::queue::{self, Ended, QueueConfig, Totals};
+use mlab::study::status::State;
 use mlab::study::{self, status, Start};
 use mlab::ui;
 
@@ -649,6 +654,237 @@ mod tests {
 
 /// Runs the plan's runs through the local queue, with live progress.
 fn drive(plan: &Plan, settings: &Settings) -> Result<ExitCode> {
-    let _ = (plan, settings);
-    bail!("the local queue is not built yet")
+    // First: every thread started later (progress drawing) inherits the
+    // blocked signals.
+    let (stop, abort) = queue::install_signals()?;
+    let todo = queue::todo(plan, settings.retry_infra);
+    if todo.is_empty() {
+        let rows = status::rows(plan, None);
+        let finished = rows.iter().filter(|r| r.state == State::Finished).count();
+        let mut line = format!("nothing to do: {finished} runs finished");
+        let others: Vec<String> = status::counts(&rows)
+            .into_iter()
+            .filter(|(s, n)| *s != State::Finished && *n > 0)
+            .map(|(s, n)| format!("{n} {}", s.as_str()))
+            .collect();
+        if !others.is_empty() {
+            line.push_str(&format!(
+                " ({}; --retry-infra N runs infrastructure failures again)",
+                others.join(", ")
+            ));
+        }
+        ui::info(format!(
+            "{line}; see `mlab status {}`",
+            plan.exp_dir.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    ui::info(format!(
+        "study {}: {} runs, {} to make now, up to {} at once{}",
+        plan.exp_dir.display(),
+        plan.runs.len(),
+        todo.len(),
+        settings.jobs,
+        if settings.devices.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (GPU runs on devices {}, {} per device)",
+                settings.devices.join(","),
+                settings.runs_per_device
+            )
+        }
+    ));
+    let cfg = QueueConfig {
+        exe: std::env::current_exe()
+            .context("could not find the mlab program to start runs with")?,
+        jobs: settings.jobs,
+        devices: settings.devices.clone(),
+        runs_per_device: settings.runs_per_device,
+        retry_infra: settings.retry_infra,
+        max_cost: settings.max_cost,
+        stop,
+        abort,
+    };
+    let mut live = Live::new(plan.runs.len(), settings.max_steps);
+    let summary = queue::run(plan, &plan.path(), &cfg, &mut live)?;
+    live.finish();
+    let t = &summary.totals;
+    let text = format!(
+        "study {}: {} of {} runs finished, {} failed this time{}; `mlab status {}` shows each run, `mlab eval --log-folder {}` scores them",
+        if summary.interrupted { "stopped" } else { "ended" },
+        t.done,
+        t.total,
+        t.failed,
+        if t.cost_usd > 0.0 { format!(", ${:.2} spent", t.cost_usd) } else { String::new() },
+        plan.exp_dir.display(),
+        plan.exp_dir.display()
+    );
+    if summary.interrupted || summary.over_budget || t.failed > 0 {
+        ui::warn(text);
+    } else {
+        ui::info(text);
+    }
+    Ok(if summary.interrupted {
+        ExitCode::from(130)
+    } else if summary.over_budget || t.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Live progress: on a terminal, a line per active run and an overall bar
+/// redrawn in place (indicatif); otherwise a line per start and end and a
+/// summary every 10 seconds.
+struct Live {
+    max_steps: u64,
+    draw: Option<(MultiProgress, ProgressBar)>,
+    bars: BTreeMap<usize, ProgressBar>,
+    last_plain: Instant,
+}
+
+impl Live {
+    fn new(total: usize, max_steps: u64) -> Live {
+        use std::io::IsTerminal;
+        let draw = std::io::stderr().is_terminal().then(|| {
+            let multi = MultiProgress::new();
+            let overall = multi.add(ProgressBar::new(total as u64));
+            overall.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} (ETA {eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            (multi, overall)
+        });
+        Live {
+            max_steps,
+            draw,
+            bars: BTreeMap::new(),
+            last_plain: Instant::now(),
+        }
+    }
+
+    fn overall_text(t: &Totals) -> String {
+        let mut s = format!(
+            "{} done, {} failed, {} running",
+            t.done, t.failed, t.running
+        );
+        if t.cost_usd > 0.0 {
+            s.push_str(&format!(", ${:.2}", t.cost_usd));
+        }
+        s
+    }
+
+    fn finish(&mut self) {
+        for (_, b) in std::mem::take(&mut self.bars) {
+            b.finish_and_clear();
+        }
+        if let Some((_, overall)) = &self.draw {
+            overall.finish();
+        }
+    }
+}
+
+/// One active run's line: id, device, step/max, last action, tokens,
+/// cost, elapsed.
+fn run_line(a: &queue::Active<'_>, max_steps: u64) -> String {
+    let p = &a.progress;
+    let mut s = format!("{} step {}/{max_steps}", a.run.id, p.steps);
+    if let Some(d) = &a.device {
+        s = format!("{s} [device {d}]");
+    }
+    if let Some(act) = &p.last_action {
+        s.push_str(&format!(" {act}"));
+    }
+    let tokens = p.input_tokens + p.output_tokens;
+    if tokens > 0 {
+        s.push_str(&format!(" {tokens} tok ${:.2}", p.cost_usd));
+    }
+    s.push_str(&format!(" {}s", a.elapsed.as_secs()));
+    s
+}
+
+impl queue::Observer for Live {
+    fn started(&mut self, run: &PlannedRun, device: Option<&str>, attempt: u32) {
+        let what = match (device, attempt) {
+            (Some(d), 0) => format!("started {} on device {d}", run.id),
+            (None, 0) => format!("started {}", run.id),
+            (Some(d), n) => format!("started {} on device {d} (retry {n})", run.id),
+            (None, n) => format!("started {} (retry {n})", run.id),
+        };
+        match &self.draw {
+            Some((multi, _)) => {
+                let bar = multi.insert_from_back(1, ProgressBar::new_spinner());
+                bar.set_message(what);
+                self.bars.insert(run.index, bar);
+            }
+            None => ui::info(what),
+        }
+    }
+
+    fn tick(&mut self, active: &[queue::Active<'_>], totals: &Totals) {
+        match &self.draw {
+            Some((_, overall)) => {
+                for a in active {
+                    if let Some(b) = self.bars.get(&a.run.index) {
+                        b.set_message(run_line(a, self.max_steps));
+                        b.tick();
+                    }
+                }
+                overall.set_message(Self::overall_text(totals));
+            }
+            None => {
+                if self.last_plain.elapsed() >= Duration::from_secs(10) {
+                    self.last_plain = Instant::now();
+                    let mut text = format!(
+                        "progress: {} of {}",
+                        Self::overall_text(totals),
+                        totals.total
+                    );
+                    for a in active {
+                        text.push_str(&format!("\n  {}", run_line(a, self.max_steps)));
+                    }
+                    ui::info(text);
+                }
+            }
+        }
+    }
+
+    fn ended(&mut self, run: &PlannedRun, ended: &Ended, totals: &Totals) {
+        let text = format!(
+            "ended {}: {} after {} steps{}",
+            run.id,
+            ended.state.as_str(),
+            ended.steps,
+            match ended.code {
+                Some(0) => String::new(),
+                Some(c) => format!(
+                    " (exit code {c}; see {}/run-one.log)",
+                    run.log_dir.display()
+                ),
+                None => format!(" (killed; see {}/run-one.log)", run.log_dir.display()),
+            }
+        );
+        match &self.draw {
+            Some((multi, overall)) => {
+                if let Some(b) = self.bars.remove(&run.index) {
+                    b.finish_and_clear();
+                    multi.remove(&b);
+                }
+                let _ = multi.println(text);
+                overall.set_position((totals.done + totals.failed) as u64);
+                overall.set_message(Self::overall_text(totals));
+            }
+            None => ui::info(text),
+        }
+    }
+
+    fn note(&mut self, text: &str) {
+        match &self.draw {
+            Some((multi, _)) => {
+                let _ = multi.println(format!("mlab: {text}"));
+            }
+            None => ui::info(text),
+        }
+    }
 }
