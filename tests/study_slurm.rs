@@ -233,23 +233,8 @@ fn run_one_in_a_slurm_job_keeps_the_allocation_s_gpus() {
     let root = tempfile::tempdir().unwrap();
     let bench = toy_bench(root.path());
     let exp = root.path().join("exp");
-    // A stand-in sbatch (this test needs no cluster) accepts the script.
-    let bin = root.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    common::write(
-        &bin.join("sbatch"),
-        "#!/bin/sh\ncp \"$2\" \"$(dirname \"$2\")/seen-by-sbatch\"\necho 42\n",
-    );
-    common::write(&bin.join("squeue"), "#!/bin/sh\nexit 0\n");
-    for f in ["sbatch", "squeue"] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(bin.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    // A stand-in sbatch: this test needs no cluster.
+    let path = fake_slurm(&root.path().join("bin"));
     let out = output(
         mlab()
             .arg("--benchmarks-dir")
@@ -268,7 +253,7 @@ fn run_one_in_a_slurm_job_keeps_the_allocation_s_gpus() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    let sent = std::fs::read_to_string(exp.join("slurm/seen-by-sbatch")).unwrap();
+    let sent = std::fs::read_to_string(exp.join("slurm/seen-1")).unwrap();
     assert!(sent.contains("#SBATCH --gres=gpu:1\n"), "{sent}");
     let plan = exp.join("plan.json");
     let out = output(
@@ -288,4 +273,124 @@ fn run_one_in_a_slurm_job_keeps_the_allocation_s_gpus() {
         text(&out.stderr)
     );
     assert_eq!(rj["flags"]["device"], "3", "{rj:#}");
+}
+
+/// Stand-ins for sbatch and squeue in `dir`: sbatch keeps each script it
+/// gets as `<script dir>/seen-<n>` and answers job ids 42, 43, ...;
+/// squeue prints the file `<dir>/squeue.out` (what the test says Slurm
+/// knows). A PATH that finds them first.
+fn fake_slurm(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let sbatch = format!(
+        "#!/bin/sh\nn=$(cat {d}/count 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > {d}/count\n\
+         cp \"$2\" \"$(dirname \"$2\")/seen-$n\"\necho $((41+n))\n",
+        d = dir.display()
+    );
+    common::write(&dir.join("sbatch"), &sbatch);
+    common::write(
+        &dir.join("squeue"),
+        &format!(
+            "#!/bin/sh\ncat {}/squeue.out 2>/dev/null\nexit 0\n",
+            dir.display()
+        ),
+    );
+    for f in ["sbatch", "squeue"] {
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn resubmitting_sends_only_runs_neither_finished_nor_pending_in_slurm() {
+    common::need_bwrap();
+    common::need_python(&[]);
+    let root = tempfile::tempdir().unwrap();
+    let bench = toy_bench(root.path());
+    let exp = root.path().join("exp");
+    let bin = root.path().join("bin");
+    let path = fake_slurm(&bin);
+    let submit = || {
+        let out = output(
+            mlab()
+                .arg("--benchmarks-dir")
+                .arg(&bench)
+                .args(["run", "--task", "toy", "--agent", "baseline", "--runs", "3"])
+                .args(["--executor", "slurm", "--python"])
+                .arg(common::python())
+                .arg("--exp-dir")
+                .arg(&exp)
+                .env("PATH", &path),
+        );
+        assert!(
+            out.status.success(),
+            "submit failed: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let said = submit();
+    assert!(
+        said.contains("submitted Slurm job 42 (3 runs, array 0-2)"),
+        "{said}"
+    );
+    let first = std::fs::read_to_string(exp.join("slurm/seen-1")).unwrap();
+    assert!(first.contains("#SBATCH --array=0-2\n"), "{first}");
+
+    // Run 1 finishes (by hand, as its array element would); Slurm still
+    // holds run 2; run 0's element failed.
+    let out = output(
+        mlab()
+            .arg("run-one")
+            .arg(exp.join("plan.json"))
+            .args(["--index", "1"]),
+    );
+    assert!(out.status.success(), "run-one: {}", text(&out.stderr));
+    common::write(
+        &bin.join("squeue.out"),
+        "42|0|FAILED\n42|1|COMPLETED\n42|2|PENDING\n",
+    );
+
+    let said = submit();
+    assert!(
+        said.contains("submitted Slurm job 43 (1 run, array 0)")
+            && said.contains("left out 1 finished, 1 still pending or running"),
+        "{said}"
+    );
+    let second = std::fs::read_to_string(exp.join("slurm/seen-2")).unwrap();
+    assert!(second.contains("#SBATCH --array=0\n"), "{second}");
+    let jobs = read_json(&exp.join("slurm/jobs.json"));
+    assert_eq!(jobs["jobs"][1]["job_id"], "43", "{jobs:#}");
+    assert_eq!(
+        jobs["jobs"][1]["indices"],
+        serde_json::json!([0]),
+        "{jobs:#}"
+    );
+
+    // Status shows what Slurm says, the newest job first: run 0 is in job 43 now.
+    common::write(
+        &bin.join("squeue.out"),
+        "42|0|FAILED\n42|1|COMPLETED\n42|2|RUNNING\n43|0|PENDING\n",
+    );
+    let out = output(
+        mlab()
+            .arg("status")
+            .arg(&exp)
+            .arg("--json")
+            .env("PATH", &path),
+    );
+    let doc: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let ext: Vec<&Value> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["external"])
+        .collect();
+    assert_eq!(ext, ["PENDING", "COMPLETED", "RUNNING"], "{doc:#}");
+    assert_eq!(doc["runs"][1]["state"], "finished", "{doc:#}");
 }

@@ -141,9 +141,10 @@ pub fn submit_study(plan: &Plan, args: &SlurmArgs) -> Result<ExitCode> {
         skipped.push(format!("{active} still pending or running"));
     }
     ui::write_stdout(format_args!(
-        "submitted Slurm job {} ({} runs, array {}){}\n  script: {}\n  status: mlab status {exp}\n  then:   mlab eval --log-folder {exp}\n",
+        "submitted Slurm job {} ({} run{}, array {}){}\n  script: {}\n  status: mlab status {exp}\n  then:   mlab eval --log-folder {exp}\n",
         sub.job_id,
         sub.indices.len(),
+        if sub.indices.len() == 1 { "" } else { "s" },
         slurm::array_spec(&sub.indices),
         if skipped.is_empty() {
             String::new()
