@@ -110,6 +110,12 @@ fn four_baseline_runs_go_through_slurm_and_are_scored_and_a_second_submit_sends_
     need_slurm();
     common::need_bwrap();
     common::need_python(&[]);
+    // Other checks (keys, GPUs) may warn or fail here; Slurm's may not.
+    let (_, checks) = doctor_slurm(&std::env::var("PATH").unwrap_or_default());
+    assert!(
+        checks.len() == 2 && checks.iter().all(|c| c["level"] == "ok"),
+        "mlab doctor --slurm: {checks:#?}"
+    );
     let root = tempfile::tempdir().unwrap();
     let bench = toy_bench(root.path());
     let exp = root.path().join("exp");
@@ -393,4 +399,56 @@ fn resubmitting_sends_only_runs_neither_finished_nor_pending_in_slurm() {
         .collect();
     assert_eq!(ext, ["PENDING", "COMPLETED", "RUNNING"], "{doc:#}");
     assert_eq!(doc["runs"][1]["state"], "finished", "{doc:#}");
+}
+
+fn doctor_slurm(path: &str) -> (bool, Vec<Value>) {
+    let out = output(
+        mlab()
+            .args(["doctor", "--slurm", "--json"])
+            .env("PATH", path),
+    );
+    let checks: Vec<Value> = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let slurm = checks
+        .into_iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("slurm"))
+        .collect();
+    (out.status.success(), slurm)
+}
+
+#[test]
+fn doctor_slurm_fails_without_the_tools_or_a_usable_node() {
+    let root = tempfile::tempdir().unwrap();
+    // No Slurm tools at all (only what doctor's other checks may find).
+    let empty = root.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, checks) = doctor_slurm(&empty.display().to_string());
+    assert!(!ok, "{checks:#?}");
+    assert_eq!(checks.len(), 1, "{checks:#?}");
+    assert_eq!(checks[0]["level"], "fail", "{checks:#?}");
+    let said = checks[0].to_string();
+    assert!(
+        said.contains("sbatch") && said.contains("install.sh --slurm"),
+        "{said}"
+    );
+
+    // The tools, but the only node is drained.
+    let bin = root.path().join("bin");
+    let path = fake_slurm(&bin);
+    common::write(&bin.join("sinfo"), "#!/bin/sh\necho 'main*|up|1|drained'\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("sinfo"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let (ok, checks) = doctor_slurm(&path);
+    assert!(!ok, "{checks:#?}");
+    let cluster = checks
+        .iter()
+        .find(|c| c["name"] == "slurm cluster")
+        .unwrap();
+    assert_eq!(cluster["level"], "fail", "{checks:#?}");
+    assert!(
+        cluster["detail"].as_str().unwrap().contains("drained"),
+        "{cluster}"
+    );
 }
