@@ -90,6 +90,22 @@ impl SlurmArgs {
     }
 }
 
+/// Says that the local queue's flags do nothing under Slurm, and what does.
+pub fn warn_local_only(devices: &[String], jobs: Option<usize>) {
+    if !devices.is_empty() {
+        ui::warn(
+            "--devices is the local queue's and does nothing with --executor slurm: \
+             ask Slurm for GPUs with --slurm-gres gpu:1",
+        );
+    }
+    if jobs.is_some() {
+        ui::warn(
+            "--jobs is the local queue's and does nothing with --executor slurm: Slurm decides \
+             how many runs go at once (cap it with `scontrol update jobid=ID arraytaskthrottle=K`)",
+        );
+    }
+}
+
 /// The runs of `plan` to send to Slurm: those not finished on disk, not
 /// held by a process now, and not pending or running in Slurm. Also says
 /// how many were left out because Slurm still has them.

@@ -263,6 +263,7 @@ pub fn run_study(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     args.study.slurm.options()?;
     let plan = plan::build(&spec)?.write()?;
     if args.study.slurm.executor == super::slurm::Executor::Slurm {
+        super::slurm::warn_local_only(&settings.devices, args.study.jobs);
         return super::slurm::submit_study(&plan, &args.study.slurm);
     }
     drive(&plan, &settings)
