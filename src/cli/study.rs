@@ -547,93 +547,6 @@ impl RunArgs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(argv: &[&str]) -> RunArgs {
-        let cli = Cli::try_parse_from(argv).unwrap();
-        match cli.command {
-            Command::Run(a) => *a,
-            _ => panic!("not a run"),
-        }
-    }
-
-    #[test]
-    fn argv_of_gives_back_the_same_flags() {
-        let a = parse(&[
-            "mlab",
-            "run",
-            "--task",
-            "toy",
-            "--llm",
-            "openai:gpt-4o",
-            "--fast-llm",
-            "claude-3",
-            "--max-steps",
-            "7",
-            "--max-time",
-            "12.5",
-            "--retrieval",
-            "--mem-limit",
-            "512M",
-            "--sandbox",
-            "none",
-            "--valid-format-entires",
-            "Thought",
-            "Action",
-            "Action Input",
-            "--actions-add-to-prompt",
-            "Reflection",
-            "--agent",
-            "simple",
-            "--max-cost",
-            "2.5",
-            "--tool-choice",
-            "auto",
-            "--device=-1",
-        ]);
-        let mut argv = vec!["mlab".to_string(), "run".to_string()];
-        argv.extend(argv_of(&a, &[]));
-        let b = parse(&argv.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(a.recorded_flags(), b.recorded_flags());
-    }
-
-    #[test]
-    fn lists_make_a_study_and_a_plain_run_is_not_one() {
-        let one = parse(&["mlab", "run", "--task", "t", "--llm", "m"]);
-        assert!(!one.study.is_study(&one));
-        for extra in [
-            &["--task", "a,b"][..],
-            &["--llm", "m1,m2"],
-            &["--agent", "research,simple"],
-            &["--runs", "2"],
-            &["--jobs", "2"],
-            &["--devices", "0,1"],
-            &["--exp-dir", "x"],
-        ] {
-            let mut v: Vec<&str> = vec!["mlab", "run"];
-            if !extra.contains(&"--task") {
-                v.extend(["--task", "t"]);
-            }
-            v.extend(extra);
-            let a = parse(&v);
-            assert!(a.study.is_study(&a), "{extra:?}");
-        }
-    }
-
-    #[test]
-    fn the_plan_file_of_docs_studies_md_parses() {
-        let doc = include_str!("../../docs/studies.md");
-        let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
-        let end = start + doc[start..].find("```").unwrap();
-        let f: PlanFile = toml::from_str(&doc[start..end]).unwrap();
-        assert_eq!(f.tasks.len(), 2);
-        assert_eq!(f.configs.len(), 2);
-        assert!(f.runs.is_some());
-    }
-}
-
 /// Runs the plan's runs through the local queue, with live progress.
 fn drive(plan: &Plan, settings: &Settings) -> Result<ExitCode> {
     // First: every thread started later (progress drawing) inherits the
@@ -868,5 +781,92 @@ impl queue::Observer for Live {
             }
             None => ui::info(text),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        match cli.command {
+            Command::Run(a) => *a,
+            _ => panic!("not a run"),
+        }
+    }
+
+    #[test]
+    fn argv_of_gives_back_the_same_flags() {
+        let a = parse(&[
+            "mlab",
+            "run",
+            "--task",
+            "toy",
+            "--llm",
+            "openai:gpt-4o",
+            "--fast-llm",
+            "claude-3",
+            "--max-steps",
+            "7",
+            "--max-time",
+            "12.5",
+            "--retrieval",
+            "--mem-limit",
+            "512M",
+            "--sandbox",
+            "none",
+            "--valid-format-entires",
+            "Thought",
+            "Action",
+            "Action Input",
+            "--actions-add-to-prompt",
+            "Reflection",
+            "--agent",
+            "simple",
+            "--max-cost",
+            "2.5",
+            "--tool-choice",
+            "auto",
+            "--device=-1",
+        ]);
+        let mut argv = vec!["mlab".to_string(), "run".to_string()];
+        argv.extend(argv_of(&a, &[]));
+        let b = parse(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(a.recorded_flags(), b.recorded_flags());
+    }
+
+    #[test]
+    fn lists_make_a_study_and_a_plain_run_is_not_one() {
+        let one = parse(&["mlab", "run", "--task", "t", "--llm", "m"]);
+        assert!(!one.study.is_study(&one));
+        for extra in [
+            &["--task", "a,b"][..],
+            &["--llm", "m1,m2"],
+            &["--agent", "research,simple"],
+            &["--runs", "2"],
+            &["--jobs", "2"],
+            &["--devices", "0,1"],
+            &["--exp-dir", "x"],
+        ] {
+            let mut v: Vec<&str> = vec!["mlab", "run"];
+            if !extra.contains(&"--task") {
+                v.extend(["--task", "t"]);
+            }
+            v.extend(extra);
+            let a = parse(&v);
+            assert!(a.study.is_study(&a), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn the_plan_file_of_docs_studies_md_parses() {
+        let doc = include_str!("../../docs/studies.md");
+        let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + doc[start..].find("```").unwrap();
+        let f: PlanFile = toml::from_str(&doc[start..end]).unwrap();
+        assert_eq!(f.tasks.len(), 2);
+        assert_eq!(f.configs.len(), 2);
+        assert!(f.runs.is_some());
     }
 }
