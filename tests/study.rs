@@ -395,3 +395,101 @@ fn gpu_runs_never_share_a_device_beyond_runs_per_device() {
         }
     }
 }
+
+/// Files `run.<time>.json` in a log folder: the earlier parts of a run
+/// that was taken up again.
+fn kept_records(log: &Path) -> usize {
+    std::fs::read_dir(log)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("run.") && n.ends_with(".json") && n != "run.json"
+        })
+        .count()
+}
+
+#[test]
+fn retry_infra_runs_infrastructure_failures_again_and_never_runs_the_agent_ended() {
+    let s = Study::new("print('x')\n", false);
+    let down = scripted::write(
+        &s.path().join("down.jsonl"),
+        &[json!({"error": "unreachable", "message": "the provider is down"})],
+    );
+    let refuses = scripted::write(
+        &s.path().join("refuses.jsonl"),
+        &[json!({"error": "refusal", "message": "no"})],
+    );
+    let llms = format!("{down},{refuses}");
+    let out = s.command(&llms, &["--retry-infra", "2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let ids = s.ids();
+    let (down_id, refused_id) = (&ids[0], &ids[1]);
+    assert_eq!(s.run_json(down_id)["exit_reason"], "llm_error");
+    assert_eq!(s.run_json(down_id)["infra_failure"], true);
+    assert_eq!(s.run_json(refused_id)["exit_reason"], "model_error");
+    // Three tries of the infrastructure failure, one of the model's.
+    assert_eq!(kept_records(&s.exp().join(down_id)), 2, "{}", both(&out));
+    assert_eq!(kept_records(&s.exp().join(refused_id)), 0);
+
+    // Without --retry-infra, the same command leaves both alone.
+    let again = s.command(&llms, &[]).output().unwrap();
+    assert!(again.status.success(), "{}", both(&again));
+    assert!(
+        both(&again).contains("nothing to do: 1 runs finished")
+            && both(&again).contains("1 infra_failed"),
+        "{}",
+        both(&again)
+    );
+    assert_eq!(kept_records(&s.exp().join(down_id)), 2);
+}
+
+#[test]
+fn max_cost_caps_the_whole_study() {
+    use mlab::testing::mock_server::{MockServer, Reply};
+    let s = Study::new("print('x')\n", false);
+    let server = MockServer::start();
+    server.always(Reply::openai_text(
+        &research_reply("done", "Final Answer", json!({"final_answer": "done"}))
+            .as_str()
+            .unwrap()
+            .to_string(),
+        10,
+        5,
+    ));
+    // $0.50 a call (5 output tokens at $100,000 per million); each run
+    // makes one call. Each run stays under $0.90; the study passes it with
+    // its second run.
+    let prices = s.path().join("prices.toml");
+    std::fs::write(&prices, "\"priced\" = { input = 0.0, output = 100000.0 }\n").unwrap();
+    let llm = format!("openai:priced@{}/v1", server.url());
+    let out = s
+        .command(
+            &llm,
+            &[
+                "--runs",
+                "4",
+                "--jobs",
+                "1",
+                "--max-cost",
+                "0.9",
+                "--prices",
+                prices.to_str().unwrap(),
+            ],
+        )
+        .env("OPENAI_API_KEY", "test-key")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(both(&out).contains("--max-cost"), "{}", both(&out));
+    let ids = s.ids();
+    for id in &ids[..2] {
+        assert_eq!(s.run_json(id)["exit_reason"], "final_answer", "{id}");
+    }
+    for id in &ids[2..] {
+        assert!(
+            !s.exp().join(id).join("run.json").exists(),
+            "{id} started past the study's budget"
+        );
+    }
+}

@@ -649,6 +649,10 @@ impl Live {
                 ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} (ETA {eta})")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
+            let printer = multi.clone();
+            ui::set_stderr_sink(Some(Box::new(move |line| {
+                let _ = printer.println(line);
+            })));
             (multi, overall)
         });
         Live {
@@ -671,6 +675,7 @@ impl Live {
     }
 
     fn finish(&mut self) {
+        ui::set_stderr_sink(None);
         for (_, b) in std::mem::take(&mut self.bars) {
             b.finish_and_clear();
         }
@@ -683,9 +688,26 @@ impl Live {
 /// One active run's line: id, device, step/max, last action, tokens,
 /// cost, elapsed.
 fn run_line(a: &queue::Active<'_>, max_steps: u64) -> String {
-    let p = &a.progress;
-    let mut s = format!("{} step {}/{max_steps}", a.run.id, p.steps);
-    if let Some(d) = &a.device {
+    progress_text(
+        &a.run.id,
+        a.device.as_deref(),
+        &a.progress,
+        max_steps,
+        a.elapsed,
+    )
+}
+
+/// The progress line of a run, for a study's active runs and a single run
+/// alike.
+fn progress_text(
+    name: &str,
+    device: Option<&str>,
+    p: &mlab::study::progress::Snapshot,
+    max_steps: u64,
+    elapsed: Duration,
+) -> String {
+    let mut s = format!("{name} step {}/{max_steps}", p.steps);
+    if let Some(d) = device {
         s = format!("{s} [device {d}]");
     }
     if let Some(act) = &p.last_action {
@@ -695,8 +717,68 @@ fn run_line(a: &queue::Active<'_>, max_steps: u64) -> String {
     if tokens > 0 {
         s.push_str(&format!(" {tokens} tok ${:.2}", p.cost_usd));
     }
-    s.push_str(&format!(" {}s", a.elapsed.as_secs()));
+    let secs = elapsed.as_secs();
+    s.push_str(&format!(
+        " {}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    ));
     s
+}
+
+/// A single run's progress line on a terminal (the same line a study shows
+/// for each run), redrawn in place below the run's own messages until it
+/// is dropped. None when stderr is not a terminal or the run talks with
+/// the person at it (--interactive).
+pub struct RunLine {
+    bar: ProgressBar,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the line of one run logging to `log_dir`.
+pub fn run_line_for(
+    name: &str,
+    log_dir: &Path,
+    max_steps: u64,
+    interactive: bool,
+) -> Option<RunLine> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if interactive || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new_spinner();
+    let printer = bar.clone();
+    ui::set_stderr_sink(Some(Box::new(move |line| printer.println(line))));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let (b, s, name) = (bar.clone(), stop.clone(), name.to_string());
+    let mut watch = mlab::study::progress::Watch::new(log_dir);
+    let started = Instant::now();
+    let thread = std::thread::Builder::new()
+        .name("run-progress".into())
+        .spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let p = watch.poll().clone();
+                b.set_message(progress_text(&name, None, &p, max_steps, started.elapsed()));
+                b.tick();
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+        .ok();
+    Some(RunLine { bar, stop, thread })
+}
+
+impl Drop for RunLine {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        ui::set_stderr_sink(None);
+        self.bar.finish_and_clear();
+    }
 }
 
 impl queue::Observer for Live {
@@ -767,8 +849,8 @@ impl queue::Observer for Live {
                     multi.remove(&b);
                 }
                 let _ = multi.println(text);
-                overall.set_position((totals.done + totals.failed) as u64);
                 overall.set_message(Self::overall_text(totals));
+                overall.set_position((totals.done + totals.failed) as u64);
             }
             None => ui::info(text),
         }
