@@ -207,15 +207,13 @@ fn ten_runs_with_four_jobs_finish_in_their_folders_and_a_second_command_does_not
     assert_eq!(doc["runs"][3]["exit_reason"], "final_answer");
 
     // Item 7: eval on the experiment folder groups by the plan's configs.
-    let results = s.path().join("results.json");
+    let results = s.exp().join("eval.json");
     let ev = mlab()
         .arg("--benchmarks-dir")
         .arg(s.path().join("bench"))
         .arg("eval")
         .arg("--log-folder")
         .arg(s.exp())
-        .arg("--output-file")
-        .arg(&results)
         .arg("--python")
         .arg(common::python())
         .args(["--sandbox", "none"])
@@ -233,6 +231,17 @@ fn ten_runs_with_four_jobs_finish_in_their_folders_and_a_second_command_does_not
     let mut want: Vec<&str> = configs.iter().map(String::as_str).collect();
     want.sort();
     assert_eq!(names, want, "{groups:?}");
+    // mlab status shows the scores eval wrote.
+    let st = mlab()
+        .arg("status")
+        .arg(s.exp())
+        .arg("--json")
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&st.stdout).unwrap();
+    for r in doc["runs"].as_array().unwrap() {
+        assert_eq!(r["score"], 3.0, "{r}");
+    }
 }
 
 #[test]
@@ -492,4 +501,49 @@ fn max_cost_caps_the_whole_study() {
             "{id} started past the study's budget"
         );
     }
+}
+
+#[test]
+fn a_plan_file_makes_its_cross_product_with_per_config_flags() {
+    let s = Study::new("print('ok')\n", false);
+    let a = s.model("a.jsonl");
+    let b = s.model("b.jsonl");
+    let toml = format!(
+        "exp_dir = \"exp\"\ntasks = [\"toy\"]\nruns = 2\nseed = 5\njobs = 2\n\
+         args = [\"--python\", {python:?}, \"--sandbox\", \"none\"]\n\
+         [[configs]]\nllm = {a:?}\n\
+         [[configs]]\nagent = \"research\"\nllm = {b:?}\nargs = [\"--max-steps\", \"9\"]\n",
+        python = real_python().display().to_string(),
+    );
+    let file = s.path().join("exp.toml");
+    std::fs::write(&file, toml).unwrap();
+    let out = mlab()
+        .arg("--benchmarks-dir")
+        .arg(s.path().join("bench"))
+        .args(["run", "--plan"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", both(&out));
+    let plan = s.plan();
+    let runs = plan["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    let seeds: Vec<u64> = runs.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, [5, 6, 5, 6]);
+    for r in runs {
+        let rj = s.run_json(r["id"].as_str().unwrap());
+        assert_eq!(rj["exit_reason"], "final_answer", "{rj}");
+        assert_eq!(rj["config"], r["config"]);
+    }
+    assert_eq!(
+        s.run_json(runs[2]["id"].as_str().unwrap())["flags"]["max_steps"],
+        9
+    );
+    assert_eq!(
+        s.run_json(runs[0]["id"].as_str().unwrap())["flags"]["max_steps"],
+        50
+    );
+    let configs = plan["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2);
 }

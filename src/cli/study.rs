@@ -951,4 +951,21 @@ mod tests {
         assert_eq!(f.configs.len(), 2);
         assert!(f.runs.is_some());
     }
+
+    #[test]
+    fn a_progress_line_names_the_run_its_step_action_tokens_cost_and_time() {
+        let p = mlab::study::progress::Snapshot {
+            steps: 3,
+            last_action: Some("Execute Script".into()),
+            input_tokens: 100,
+            output_tokens: 20,
+            cost_usd: 0.5,
+            ended: None,
+        };
+        let line = progress_text("toy/cfg/0", Some("1"), &p, 50, Duration::from_secs(3725));
+        assert_eq!(
+            line,
+            "toy/cfg/0 step 3/50 [device 1] Execute Script 120 tok $0.50 1:02:05"
+        );
+    }
 }
