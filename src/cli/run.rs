@@ -349,7 +349,15 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.config(global, interrupt);
     config.adhoc = args.adhoc()?;
     config.instruction = instruction;
-    let outcome = run::run(config)?;
+    let line = super::study::run_line_for(
+        &config.task,
+        &config.log_dir,
+        config.max_steps,
+        config.interactive,
+    );
+    let outcome = run::run(config);
+    drop(line);
+    let outcome = outcome?;
     let summary = format!(
         "run ended: {} after {} steps; logs in {}",
         outcome.reason.as_str(),

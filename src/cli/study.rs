@@ -566,93 +566,6 @@ impl RunArgs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(argv: &[&str]) -> RunArgs {
-        let cli = Cli::try_parse_from(argv).unwrap();
-        match cli.command {
-            Command::Run(a) => *a,
-            _ => panic!("not a run"),
-        }
-    }
-
-    #[test]
-    fn argv_of_gives_back_the_same_flags() {
-        let a = parse(&[
-            "mlab",
-            "run",
-            "--task",
-            "toy",
-            "--llm",
-            "openai:gpt-4o",
-            "--fast-llm",
-            "claude-3",
-            "--max-steps",
-            "7",
-            "--max-time",
-            "12.5",
-            "--retrieval",
-            "--mem-limit",
-            "512M",
-            "--sandbox",
-            "none",
-            "--valid-format-entires",
-            "Thought",
-            "Action",
-            "Action Input",
-            "--actions-add-to-prompt",
-            "Reflection",
-            "--agent",
-            "simple",
-            "--max-cost",
-            "2.5",
-            "--tool-choice",
-            "auto",
-            "--device=-1",
-        ]);
-        let mut argv = vec!["mlab".to_string(), "run".to_string()];
-        argv.extend(argv_of(&a, &[]));
-        let b = parse(&argv.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(a.recorded_flags(), b.recorded_flags());
-    }
-
-    #[test]
-    fn lists_make_a_study_and_a_plain_run_is_not_one() {
-        let one = parse(&["mlab", "run", "--task", "t", "--llm", "m"]);
-        assert!(!one.study.is_study(&one));
-        for extra in [
-            &["--task", "a,b"][..],
-            &["--llm", "m1,m2"],
-            &["--agent", "research,simple"],
-            &["--runs", "2"],
-            &["--jobs", "2"],
-            &["--devices", "0,1"],
-            &["--exp-dir", "x"],
-        ] {
-            let mut v: Vec<&str> = vec!["mlab", "run"];
-            if !extra.contains(&"--task") {
-                v.extend(["--task", "t"]);
-            }
-            v.extend(extra);
-            let a = parse(&v);
-            assert!(a.study.is_study(&a), "{extra:?}");
-        }
-    }
-
-    #[test]
-    fn the_plan_file_of_docs_studies_md_parses() {
-        let doc = include_str!("../../docs/studies.md");
-        let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
-        let end = start + doc[start..].find("```").unwrap();
-        let f: PlanFile = toml::from_str(&doc[start..end]).unwrap();
-        assert_eq!(f.tasks.len(), 2);
-        assert_eq!(f.configs.len(), 2);
-        assert!(f.runs.is_some());
-    }
-}
-
 /// Runs the plan's runs through the local queue, with live progress.
 fn drive(plan: &Plan, settings: &Settings) -> Result<ExitCode> {
     // First: every thread started later (progress drawing) inherits the
@@ -755,6 +668,10 @@ impl Live {
                 ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} (ETA {eta})")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
+            let printer = multi.clone();
+            ui::set_stderr_sink(Some(Box::new(move |line| {
+                let _ = printer.println(line);
+            })));
             (multi, overall)
         });
         Live {
@@ -777,6 +694,7 @@ impl Live {
     }
 
     fn finish(&mut self) {
+        ui::set_stderr_sink(None);
         for (_, b) in std::mem::take(&mut self.bars) {
             b.finish_and_clear();
         }
@@ -789,9 +707,26 @@ impl Live {
 /// One active run's line: id, device, step/max, last action, tokens,
 /// cost, elapsed.
 fn run_line(a: &queue::Active<'_>, max_steps: u64) -> String {
-    let p = &a.progress;
-    let mut s = format!("{} step {}/{max_steps}", a.run.id, p.steps);
-    if let Some(d) = &a.device {
+    progress_text(
+        &a.run.id,
+        a.device.as_deref(),
+        &a.progress,
+        max_steps,
+        a.elapsed,
+    )
+}
+
+/// The progress line of a run, for a study's active runs and a single run
+/// alike.
+fn progress_text(
+    name: &str,
+    device: Option<&str>,
+    p: &mlab::study::progress::Snapshot,
+    max_steps: u64,
+    elapsed: Duration,
+) -> String {
+    let mut s = format!("{name} step {}/{max_steps}", p.steps);
+    if let Some(d) = device {
         s = format!("{s} [device {d}]");
     }
     if let Some(act) = &p.last_action {
@@ -801,8 +736,68 @@ fn run_line(a: &queue::Active<'_>, max_steps: u64) -> String {
     if tokens > 0 {
         s.push_str(&format!(" {tokens} tok ${:.2}", p.cost_usd));
     }
-    s.push_str(&format!(" {}s", a.elapsed.as_secs()));
+    let secs = elapsed.as_secs();
+    s.push_str(&format!(
+        " {}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    ));
     s
+}
+
+/// A single run's progress line on a terminal (the same line a study shows
+/// for each run), redrawn in place below the run's own messages until it
+/// is dropped. None when stderr is not a terminal or the run talks with
+/// the person at it (--interactive).
+pub struct RunLine {
+    bar: ProgressBar,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts the line of one run logging to `log_dir`.
+pub fn run_line_for(
+    name: &str,
+    log_dir: &Path,
+    max_steps: u64,
+    interactive: bool,
+) -> Option<RunLine> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if interactive || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new_spinner();
+    let printer = bar.clone();
+    ui::set_stderr_sink(Some(Box::new(move |line| printer.println(line))));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let (b, s, name) = (bar.clone(), stop.clone(), name.to_string());
+    let mut watch = mlab::study::progress::Watch::new(log_dir);
+    let started = Instant::now();
+    let thread = std::thread::Builder::new()
+        .name("run-progress".into())
+        .spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let p = watch.poll().clone();
+                b.set_message(progress_text(&name, None, &p, max_steps, started.elapsed()));
+                b.tick();
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+        .ok();
+    Some(RunLine { bar, stop, thread })
+}
+
+impl Drop for RunLine {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        ui::set_stderr_sink(None);
+        self.bar.finish_and_clear();
+    }
 }
 
 impl queue::Observer for Live {
@@ -873,8 +868,8 @@ impl queue::Observer for Live {
                     multi.remove(&b);
                 }
                 let _ = multi.println(text);
-                overall.set_position((totals.done + totals.failed) as u64);
                 overall.set_message(Self::overall_text(totals));
+                overall.set_position((totals.done + totals.failed) as u64);
             }
             None => ui::info(text),
         }
@@ -887,5 +882,109 @@ impl queue::Observer for Live {
             }
             None => ui::info(text),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        match cli.command {
+            Command::Run(a) => *a,
+            _ => panic!("not a run"),
+        }
+    }
+
+    #[test]
+    fn argv_of_gives_back_the_same_flags() {
+        let a = parse(&[
+            "mlab",
+            "run",
+            "--task",
+            "toy",
+            "--llm",
+            "openai:gpt-4o",
+            "--fast-llm",
+            "claude-3",
+            "--max-steps",
+            "7",
+            "--max-time",
+            "12.5",
+            "--retrieval",
+            "--mem-limit",
+            "512M",
+            "--sandbox",
+            "none",
+            "--valid-format-entires",
+            "Thought",
+            "Action",
+            "Action Input",
+            "--actions-add-to-prompt",
+            "Reflection",
+            "--agent",
+            "simple",
+            "--max-cost",
+            "2.5",
+            "--tool-choice",
+            "auto",
+            "--device=-1",
+        ]);
+        let mut argv = vec!["mlab".to_string(), "run".to_string()];
+        argv.extend(argv_of(&a, &[]));
+        let b = parse(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(a.recorded_flags(), b.recorded_flags());
+    }
+
+    #[test]
+    fn lists_make_a_study_and_a_plain_run_is_not_one() {
+        let one = parse(&["mlab", "run", "--task", "t", "--llm", "m"]);
+        assert!(!one.study.is_study(&one));
+        for extra in [
+            &["--task", "a,b"][..],
+            &["--llm", "m1,m2"],
+            &["--agent", "research,simple"],
+            &["--runs", "2"],
+            &["--jobs", "2"],
+            &["--devices", "0,1"],
+            &["--exp-dir", "x"],
+        ] {
+            let mut v: Vec<&str> = vec!["mlab", "run"];
+            if !extra.contains(&"--task") {
+                v.extend(["--task", "t"]);
+            }
+            v.extend(extra);
+            let a = parse(&v);
+            assert!(a.study.is_study(&a), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn the_plan_file_of_docs_studies_md_parses() {
+        let doc = include_str!("../../docs/studies.md");
+        let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + doc[start..].find("```").unwrap();
+        let f: PlanFile = toml::from_str(&doc[start..end]).unwrap();
+        assert_eq!(f.tasks.len(), 2);
+        assert_eq!(f.configs.len(), 2);
+        assert!(f.runs.is_some());
+    }
+
+    #[test]
+    fn a_progress_line_names_the_run_its_step_action_tokens_cost_and_time() {
+        let p = mlab::study::progress::Snapshot {
+            steps: 3,
+            last_action: Some("Execute Script".into()),
+            input_tokens: 100,
+            output_tokens: 20,
+            cost_usd: 0.5,
+            ended: None,
+        };
+        let line = progress_text("toy/cfg/0", Some("1"), &p, 50, Duration::from_secs(3725));
+        assert_eq!(
+            line,
+            "toy/cfg/0 step 3/50 [device 1] Execute Script 120 tok $0.50 1:02:05"
+        );
     }
 }

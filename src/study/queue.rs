@@ -223,7 +223,7 @@ pub fn run(
             }
         }
         // Launch what fits.
-        while !stopping {
+        while !stopping && !queue.is_empty() {
             let cpu_busy = running.iter().filter(|r| r.device.is_none()).count();
             let pick = queue.iter().position(|&i| {
                 if plan.runs[i].gpu && !cfg.devices.is_empty() {

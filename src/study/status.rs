@@ -184,7 +184,13 @@ fn scores(exp_dir: &Path) -> BTreeMap<PathBuf, f64> {
         return out;
     };
     for (trace, entry) in map {
-        let Some(score) = entry.get("final_score").and_then(|s| s.as_f64()) else {
+        // mlab's graded_final_score (null when grading failed) over the
+        // original's final_score (-1 then).
+        let score = match entry.get("graded_final_score") {
+            Some(g) => g.as_f64(),
+            None => entry.get("final_score").and_then(|s| s.as_f64()),
+        };
+        let Some(score) = score else {
             continue;
         };
         // <log_dir>/env_log/trace.json
