@@ -577,10 +577,18 @@ pub fn states(exp_dir: &Path) -> Result<BTreeMap<usize, RunSlurm>> {
     }
     let ids: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
     let ids_arg = ids.join(",");
-    // Every job (not --jobs: squeue fails when one of them is forgotten).
+    // Only this study's jobs (a cluster's whole queue can be long). squeue
+    // fails when the one job asked for is forgotten: that reads as nothing.
+    let jobs_arg = format!("--jobs={ids_arg}");
     let squeue = query(
         "squeue",
-        &["--array", "--states=all", "--noheader", "--format=%F|%K|%T"],
+        &[
+            "--array",
+            "--states=all",
+            "--noheader",
+            "--format=%F|%K|%T",
+            &jobs_arg,
+        ],
     )?
     .map(|o| parse_squeue(&o))
     .unwrap_or_default();
