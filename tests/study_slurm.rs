@@ -284,7 +284,8 @@ fn run_one_in_a_slurm_job_keeps_the_allocation_s_gpus() {
 /// Stand-ins for sbatch and squeue in `dir`: sbatch keeps each script it
 /// gets as `<script dir>/seen-<n>` and answers job ids 42, 43, ...;
 /// squeue prints the file `<dir>/squeue.out` (what the test says Slurm
-/// knows). A PATH that finds them first.
+/// knows) and appends its arguments to `<dir>/squeue.args`. A PATH that
+/// finds them first.
 fn fake_slurm(dir: &Path) -> String {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).unwrap();
@@ -297,8 +298,8 @@ fn fake_slurm(dir: &Path) -> String {
     common::write(
         &dir.join("squeue"),
         &format!(
-            "#!/bin/sh\ncat {}/squeue.out 2>/dev/null\nexit 0\n",
-            dir.display()
+            "#!/bin/sh\necho \"$@\" >> {d}/squeue.args\ncat {d}/squeue.out 2>/dev/null\nexit 0\n",
+            d = dir.display()
         ),
     );
     for f in ["sbatch", "squeue"] {
@@ -399,6 +400,12 @@ fn resubmitting_sends_only_runs_neither_finished_nor_pending_in_slurm() {
         .collect();
     assert_eq!(ext, ["PENDING", "COMPLETED", "RUNNING"], "{doc:#}");
     assert_eq!(doc["runs"][1]["state"], "finished", "{doc:#}");
+    // Slurm was asked about this study's jobs only, not the whole queue.
+    let asked = std::fs::read_to_string(bin.join("squeue.args")).unwrap();
+    assert!(
+        asked.lines().last().unwrap().contains("--jobs=42,43"),
+        "{asked}"
+    );
 }
 
 fn doctor_slurm(path: &str) -> (bool, Vec<Value>) {
