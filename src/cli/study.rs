@@ -329,6 +329,17 @@ fn label_of(args: &RunArgs, agent: AgentKind) -> Result<String> {
     Ok(label)
 }
 
+/// Refuses, before anything is planned, a configuration whose runs would
+/// all fail at their start (an agent without the model it needs, a bad
+/// actions file).
+fn check_config(global: &GlobalArgs, one: &RunArgs, label: &str) -> Result<()> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config = one.config(global, flag);
+    mlab::agent::check(&config.agent, one.llm.llm.is_some())
+        .with_context(|| format!("the study's configuration {label} cannot run"))?;
+    Ok(())
+}
+
 fn settings_of(args: &RunArgs) -> Settings {
     let s = &args.study;
     Settings {
@@ -363,8 +374,10 @@ fn from_flags(global: &GlobalArgs, args: &RunArgs) -> Result<(PlanSpec, Settings
             if let Some(m) = model {
                 cargs.push(format!("--llm={m}"));
             }
+            let name = label_of(&one, agent)?;
+            check_config(global, &one, &name)?;
             configs.push(ConfigSpec {
-                name: label_of(&one, agent)?,
+                name,
                 agent: agent.as_str().to_string(),
                 llm: model.clone(),
                 args: cargs,
@@ -477,8 +490,10 @@ fn from_plan_file(
         };
         refuse_single_run_flags(&one)?;
         max_steps = one.max_steps;
+        let name = label_of(&one, one.agent[0])?;
+        check_config(global, &one, &name)?;
         configs.push(ConfigSpec {
-            name: label_of(&one, one.agent[0])?,
+            name,
             agent: one.agent[0].as_str().to_string(),
             llm: c.llm.clone(),
             args: cargs,
