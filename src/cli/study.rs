@@ -621,11 +621,16 @@ fn drive(plan: &Plan, settings: &Settings) -> Result<ExitCode> {
     live.finish();
     let t = &summary.totals;
     let text = format!(
-        "study {}: {} of {} runs finished, {} failed this time{}; `mlab status {}` shows each run, `mlab eval --log-folder {}` scores them",
+        "study {}: {} of {} runs finished, {} failed this time{}{}; `mlab status {}` shows each run, `mlab eval --log-folder {}` scores them",
         if summary.interrupted { "stopped" } else { "ended" },
         t.done,
         t.total,
         t.failed,
+        if t.stopped > 0 {
+            format!(", {} stopped (the same command resumes them)", t.stopped)
+        } else {
+            String::new()
+        },
         if t.cost_usd > 0.0 { format!(", ${:.2} spent", t.cost_usd) } else { String::new() },
         plan.exp_dir.display(),
         plan.exp_dir.display()
@@ -683,6 +688,9 @@ impl Live {
             "{} done, {} failed, {} running",
             t.done, t.failed, t.running
         );
+        if t.stopped > 0 {
+            s.push_str(&format!(", {} stopped", t.stopped));
+        }
         if t.cost_usd > 0.0 {
             s.push_str(&format!(", ${:.2}", t.cost_usd));
         }
