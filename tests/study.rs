@@ -492,9 +492,14 @@ fn max_cost_caps_the_whole_study() {
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     assert!(both(&out).contains("--max-cost"), "{}", both(&out));
     let ids = s.ids();
-    for id in &ids[..2] {
-        assert_eq!(s.run_json(id)["exit_reason"], "final_answer", "{id}");
-    }
+    assert_eq!(s.run_json(&ids[0])["exit_reason"], "final_answer");
+    // The second run passed the budget with its call: it is stopped (or
+    // has finished, if it closed before the queue saw its spending).
+    let second = s.run_json(&ids[1])["exit_reason"].clone();
+    assert!(
+        second == "final_answer" || second == "interrupted",
+        "{second}"
+    );
     for id in &ids[2..] {
         assert!(
             !s.exp().join(id).join("run.json").exists(),

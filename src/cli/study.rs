@@ -348,6 +348,17 @@ fn label_of(args: &RunArgs, agent: AgentKind) -> Result<String> {
     Ok(label)
 }
 
+/// Refuses, before anything is planned, a configuration whose runs would
+/// all fail at their start (an agent without the model it needs, a bad
+/// actions file).
+fn check_config(global: &GlobalArgs, one: &RunArgs, label: &str) -> Result<()> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config = one.config(global, flag);
+    mlab::agent::check(&config.agent, one.llm.llm.is_some())
+        .with_context(|| format!("the study's configuration {label} cannot run"))?;
+    Ok(())
+}
+
 fn settings_of(args: &RunArgs) -> Settings {
     let s = &args.study;
     Settings {
@@ -382,8 +393,10 @@ fn from_flags(global: &GlobalArgs, args: &RunArgs) -> Result<(PlanSpec, Settings
             if let Some(m) = model {
                 cargs.push(format!("--llm={m}"));
             }
+            let name = label_of(&one, agent)?;
+            check_config(global, &one, &name)?;
             configs.push(ConfigSpec {
-                name: label_of(&one, agent)?,
+                name,
                 agent: agent.as_str().to_string(),
                 llm: model.clone(),
                 args: cargs,
@@ -496,8 +509,10 @@ fn from_plan_file(
         };
         refuse_single_run_flags(&one)?;
         max_steps = one.max_steps;
+        let name = label_of(&one, one.agent[0])?;
+        check_config(global, &one, &name)?;
         configs.push(ConfigSpec {
-            name: label_of(&one, one.agent[0])?,
+            name,
             agent: one.agent[0].as_str().to_string(),
             llm: c.llm.clone(),
             args: cargs,
@@ -625,11 +640,16 @@ fn drive(plan: &Plan, settings: &Settings) -> Result<ExitCode> {
     live.finish();
     let t = &summary.totals;
     let text = format!(
-        "study {}: {} of {} runs finished, {} failed this time{}; `mlab status {}` shows each run, `mlab eval --log-folder {}` scores them",
+        "study {}: {} of {} runs finished, {} failed this time{}{}; `mlab status {}` shows each run, `mlab eval --log-folder {}` scores them",
         if summary.interrupted { "stopped" } else { "ended" },
         t.done,
         t.total,
         t.failed,
+        if t.stopped > 0 {
+            format!(", {} stopped (the same command resumes them)", t.stopped)
+        } else {
+            String::new()
+        },
         if t.cost_usd > 0.0 { format!(", ${:.2} spent", t.cost_usd) } else { String::new() },
         plan.exp_dir.display(),
         plan.exp_dir.display()
@@ -687,6 +707,9 @@ impl Live {
             "{} done, {} failed, {} running",
             t.done, t.failed, t.running
         );
+        if t.stopped > 0 {
+            s.push_str(&format!(", {} stopped", t.stopped));
+        }
         if t.cost_usd > 0.0 {
             s.push_str(&format!(", ${:.2}", t.cost_usd));
         }

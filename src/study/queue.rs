@@ -73,6 +73,9 @@ pub struct Totals {
     /// Ended without finishing this time (infrastructure failure, crash).
     pub failed: usize,
     pub running: usize,
+    /// Stopped by Ctrl-C or the study's budget this time (they resume when
+    /// the study is run again).
+    pub stopped: usize,
     pub cost_usd: f64,
 }
 
@@ -311,6 +314,7 @@ pub fn run(
                     ));
                     queue.push_front(r.index);
                 }
+                State::Interrupted if stopping => totals.stopped += 1,
                 _ => totals.failed += 1,
             }
             totals.running = running.len();
