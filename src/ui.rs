@@ -145,7 +145,11 @@ pub fn info(msg: impl AsRef<str>) {
 /// away) must not stop a run before it has closed its records, so the
 /// error is ignored: there is nobody left to tell.
 fn to_stderr(line: &str) {
-    if let Some(sink) = STDERR_SINK.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+    if let Some(sink) = STDERR_SINK
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
         sink(line);
         return;
     }

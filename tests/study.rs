@@ -459,10 +459,9 @@ fn max_cost_caps_the_whole_study() {
     let s = Study::new("print('x')\n", false);
     let server = MockServer::start();
     server.always(Reply::openai_text(
-        &research_reply("done", "Final Answer", json!({"final_answer": "done"}))
+        research_reply("done", "Final Answer", json!({"final_answer": "done"}))
             .as_str()
-            .unwrap()
-            .to_string(),
+            .unwrap(),
         10,
         5,
     ));
