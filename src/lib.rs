@@ -37,6 +37,7 @@ pub mod prompts;
 pub mod python;
 pub mod run;
 pub mod sandbox;
+pub mod study;
 pub mod task;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

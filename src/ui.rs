@@ -145,8 +145,29 @@ pub fn info(msg: impl AsRef<str>) {
 /// away) must not stop a run before it has closed its records, so the
 /// error is ignored: there is nobody left to tell.
 fn to_stderr(line: &str) {
+    if let Some(sink) = STDERR_SINK
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        sink(line);
+        return;
+    }
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");
+}
+
+/// Where [`info`], [`warn`] and [`error`] lines go instead of stderr.
+pub type StderrSink = Box<dyn Fn(&str) + Send + Sync>;
+
+static STDERR_SINK: std::sync::Mutex<Option<StderrSink>> = std::sync::Mutex::new(None);
+
+/// Sends the lines of [`info`], [`warn`] and [`error`] to `sink` (None:
+/// to stderr again), so that a progress display redrawn in place on the
+/// terminal can print them above itself instead of being garbled by them.
+/// The sink must not call back into this module.
+pub fn set_stderr_sink(sink: Option<StderrSink>) {
+    *STDERR_SINK.lock().unwrap_or_else(|p| p.into_inner()) = sink;
 }
 
 /// Renders rows as a left-aligned text table with a header line.

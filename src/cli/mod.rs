@@ -21,6 +21,8 @@ mod llm;
 mod prompts;
 mod run;
 mod sandbox;
+mod slurm;
+mod study;
 
 pub use eval::{run_eval, EvalArgs};
 pub use llm::{LlmArgs, LlmCheckArgs};
@@ -64,6 +66,11 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Run an agent on a task in a sandboxed workspace.
     Run(Box<RunArgs>),
+    /// Run one run of a study's plan.json (as the queue and Slurm jobs do):
+    /// skipped when finished, resumed when interrupted.
+    RunOne(study::RunOneArgs),
+    /// Where each run of a study stands: counts and a table.
+    Status(study::StatusArgs),
     /// Score the runs in a log folder with each task's script/eval.py.
     Eval(EvalArgs),
     /// Build a report (tables and plots) from eval results. Hidden until it
@@ -167,6 +174,11 @@ pub struct DoctorArgs {
     /// Print JSON instead of lines.
     #[arg(long)]
     pub json: bool,
+
+    /// Also check Slurm for real: sbatch, squeue and sinfo on PATH and a
+    /// cluster that answers with a usable node (what `--executor slurm` needs).
+    #[arg(long)]
+    pub slurm: bool,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +219,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task(TaskCommand::New(args)) => task_new(&locations, &args),
         Command::Doctor(args) => print_doctor(&locations, &args),
         Command::Run(args) => run::run(&global, &args),
+        Command::RunOne(args) => study::run_one(&global, &args),
+        Command::Status(args) => study::status(&args),
         Command::Eval(args) => run_eval(&global, &args),
         Command::Report(_) => not_yet("report"),
         Command::LlmCheck(args) => mlab::llm::check::run(&(&args).into()),
@@ -250,7 +264,7 @@ fn task_new(locations: &Locations, args: &TaskNewArgs) -> anyhow::Result<ExitCod
 
 /// `mlab doctor`: one line per check (or JSON); fails when one failed.
 fn print_doctor(locations: &Locations, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
-    let checks = doctor::collect(locations, args.python.as_deref());
+    let checks = doctor::collect(locations, args.python.as_deref(), args.slurm);
     if args.json {
         ui::write_stdout(format_args!("{}\n", serde_json::to_string_pretty(&checks)?));
     } else {

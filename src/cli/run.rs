@@ -20,7 +20,8 @@ use super::{GlobalArgs, LlmArgs, SandboxArgs};
 pub struct RunArgs {
     /// Task to run (a folder name under the benchmarks folder). Or, instead,
     /// a folder of your own: --dir PATH.
-    #[arg(long, required_unless_present = "dir", conflicts_with = "dir")]
+    /// A comma list (a,b) makes a study (docs/studies.md).
+    #[arg(long, required_unless_present_any = ["dir", "plan"], conflicts_with = "dir")]
     pub task: Option<String>,
 
     // Ad-hoc runs (issue 18): a folder and problem of one's own.
@@ -112,9 +113,10 @@ pub struct RunArgs {
 
     /// Agent: research, baseline, simple, react, tools, external, actions
     /// (plays the list of --actions FILE). The original class names are
-    /// accepted too.
-    #[arg(long, visible_alias = "agent-type", default_value = "research", value_parser = parse_agent)]
-    pub agent: AgentKind,
+    /// accepted too. A comma list makes a study.
+    #[arg(long, visible_alias = "agent-type", default_value = "research", value_parser = parse_agent, value_delimiter = ',')]
+    #[serde(serialize_with = "first_agent")]
+    pub agent: Vec<AgentKind>,
 
     /// For --agent actions: JSONL of {"name","args"} or a trace.json to replay.
     #[arg(long, value_name = "FILE")]
@@ -221,6 +223,16 @@ pub struct RunArgs {
     #[command(flatten)]
     #[serde(skip)]
     pub original: OriginalOnlyArgs,
+
+    #[command(flatten)]
+    #[serde(skip)]
+    pub study: super::study::StudyArgs,
+}
+
+/// run.json records the agent of the run (a study's runs have one each).
+fn first_agent<S: serde::Serializer>(a: &[AgentKind], s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    a.first().copied().unwrap_or_default().serialize(s)
 }
 
 /// `--agent NAME`: ours or the original's class name.
@@ -258,7 +270,7 @@ impl RunArgs {
             exec_timeout: self.exec_timeout,
             seed: self.seed,
             agent: AgentConfig {
-                kind: self.agent,
+                kind: self.agent.first().copied().unwrap_or_default(),
                 actions: self.actions.clone(),
                 command: self.agent_cmd.clone(),
                 timeout: self.agent_timeout,
@@ -343,8 +355,11 @@ pub fn read_problem_from_stdin() -> anyhow::Result<String> {
 
 /// `mlab run`: one run, a line on how it ended, and its exit code.
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    // Signals first: every thread started later inherits the blocked mask.
     args.original.refuse()?;
+    if args.study.is_study(args) {
+        return super::study::run_study(global, args);
+    }
+    // Signals first: every thread started later inherits the blocked mask.
     let instruction = if args.interactive {
         Some(signals::install_instruction_key()?)
     } else {
@@ -354,7 +369,15 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.config(global, interrupt);
     config.adhoc = args.adhoc()?;
     config.instruction = instruction;
-    let outcome = run::run(config)?;
+    let line = super::study::run_line_for(
+        &config.task,
+        &config.log_dir,
+        config.max_steps,
+        config.interactive,
+    );
+    let outcome = run::run(config);
+    drop(line);
+    let outcome = outcome?;
     let summary = format!(
         "run ended: {} after {} steps; logs in {}",
         outcome.reason.as_str(),

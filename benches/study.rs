@@ -1,0 +1,213 @@
+//! Studies through the local queue, measured on the real binary (each run
+//! is a child `mlab run-one`, as `mlab run --runs N` starts it).
+//!
+//! Printed figures:
+//! 1. 32 runs at once of a scripted research agent on the offline toy task
+//!    (`STEPS` List Files steps each): mlab's own peak RSS per run (VmHWM
+//!    of each run-one process, sampled while it runs) and its CPU seconds
+//!    per step (the run-one process's own utime + stime, read from
+//!    /proc/<pid>/stat before it is reaped, so the Python it starts is
+//!    not counted; start-up included). Targets: under 15 MB per run, under
+//!    2 ms of CPU per step.
+//! 2. Packing: 16 GPU runs of uneven known lengths (train.py sleeps a time
+//!    set per seed) on devices 0,1,2,3, one run per device: the makespan
+//!    against the ideal schedule's lower bound max(longest, total / 4) and
+//!    against LPT (longest first) over the measured run times. The queue
+//!    starts runs in plan order (run lengths are unknown in general); the
+//!    figure is printed for the seeds in a shuffled order of lengths and
+//!    for them sorted longest first. Target: within 10% of the ideal.
+//!
+//! Run: `cargo bench --bench study`.
+// A failed step panics with its message, which is how a test or bench
+// reports; clippy.toml allows this in #[test] functions only, so say it here
+// for the helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use mlab::study::plan::{self, ConfigSpec, PlanSpec, TaskSpec};
+use mlab::study::queue::{self, Active, Ended, Observer, QueueConfig, Totals};
+use mlab::testing::scripted::{self, research_reply};
+use mlab::testing::toy::ToyTask;
+use serde_json::json;
+
+const STEPS: usize = 30;
+const RUNS: usize = 32;
+
+struct Quiet;
+
+impl Observer for Quiet {
+    fn started(&mut self, _: &plan::PlannedRun, _: Option<&str>, _: u32) {}
+    fn tick(&mut self, _: &[Active<'_>], _: &Totals) {}
+    fn ended(&mut self, run: &plan::PlannedRun, e: &Ended, _: &Totals) {
+        if e.code != Some(0) {
+            let log = std::fs::read_to_string(run.log_dir.join("run-one.log")).unwrap_or_default();
+            panic!("run {} failed ({:?}):\n{log}", run.id, e.code);
+        }
+    }
+    fn note(&mut self, text: &str) {
+        println!("note: {text}");
+    }
+}
+
+fn python() -> PathBuf {
+    let venv = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".local/share/mlab/venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// Runs a plan of `seeds` runs of the toy task in `root` through the queue.
+fn study(
+    root: &Path,
+    gpu: bool,
+    seeds: Vec<u64>,
+    replies: &[serde_json::Value],
+    devices: &[&str],
+    jobs: usize,
+) -> queue::Summary {
+    let model = scripted::write(&root.join("model.jsonl"), replies);
+    let spec = PlanSpec {
+        exp_dir: root.join("exp"),
+        global_args: vec![
+            "--benchmarks-dir".into(),
+            root.join("bench").display().to_string(),
+        ],
+        tasks: vec![TaskSpec {
+            name: "toy".into(),
+            gpu,
+        }],
+        configs: vec![ConfigSpec {
+            name: "research (scripted)".into(),
+            agent: "research".into(),
+            llm: Some(model.clone()),
+            args: vec!["--agent=research".into(), format!("--llm={model}")],
+        }],
+        seeds,
+        common_args: vec![
+            "--sandbox=none".into(),
+            format!("--python={}", python().display()),
+            format!("--max-steps={}", STEPS + 5),
+        ],
+    };
+    let plan = plan::build(&spec).unwrap().write().unwrap();
+    let cfg = QueueConfig {
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_mlab")),
+        jobs,
+        devices: devices.iter().map(|d| d.to_string()).collect(),
+        runs_per_device: 1,
+        retry_infra: 0,
+        max_cost: None,
+        stop: Arc::new(AtomicBool::new(false)),
+        abort: Arc::new(AtomicBool::new(false)),
+    };
+    queue::run(&plan, &plan.path(), &cfg, &mut Quiet).unwrap()
+}
+
+fn overhead() {
+    let dir = tempfile::tempdir().unwrap();
+    ToyTask::new().write_in(&dir.path().join("bench"));
+    let mut replies: Vec<_> = (0..STEPS - 1)
+        .map(|i| research_reply(&format!("s{i}"), "List Files", json!({"dir_path": "."})))
+        .collect();
+    replies.push(research_reply(
+        "end",
+        "Final Answer",
+        json!({"final_answer": "done"}),
+    ));
+    let s = study(
+        dir.path(),
+        false,
+        (0..RUNS as u64).collect(),
+        &replies,
+        &[],
+        RUNS,
+    );
+    assert_eq!(s.ended.len(), RUNS);
+    let steps: usize = s.ended.iter().map(|e| e.steps).sum();
+    let cpu: f64 = s.ended.iter().map(|e| e.cpu_seconds).sum();
+    let rss: Vec<f64> = s
+        .ended
+        .iter()
+        .map(|e| e.peak_rss_kb as f64 / 1024.0)
+        .collect();
+    let mean = rss.iter().sum::<f64>() / rss.len() as f64;
+    let max = rss.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "{RUNS} runs at once, {STEPS} steps each ({steps} steps), wall {:.1} s",
+        s.wall.as_secs_f64()
+    );
+    println!("  peak RSS of mlab per run: mean {mean:.1} MB, max {max:.1} MB (target < 15 MB)");
+    println!(
+        "  mlab CPU per step (own utime+stime, start-up included): {:.2} ms (target < 2 ms)",
+        cpu / steps as f64 * 1000.0
+    );
+}
+
+/// The makespan of LPT (longest first onto the least loaded machine).
+fn lpt(mut jobs: Vec<f64>, m: usize) -> f64 {
+    jobs.sort_by(|a, b| b.total_cmp(a));
+    let mut load = vec![0.0f64; m];
+    for j in jobs {
+        let i = (0..m).min_by(|&a, &b| load[a].total_cmp(&load[b])).unwrap();
+        load[i] += j;
+    }
+    load.into_iter().fold(0.0, f64::max)
+}
+
+fn packing(label: &str, lengths: &[f64]) {
+    let dir = tempfile::tempdir().unwrap();
+    let table: Vec<String> = lengths.iter().map(|l| format!("{l}")).collect();
+    let train = format!(
+        "import os, re, time\n\
+         seed = int(re.search(r'/(\\d+)\\.workspace/', os.getcwd() + '/').group(1))\n\
+         time.sleep([{}][seed])\n",
+        table.join(", ")
+    );
+    ToyTask::new()
+        .env("train.py", train)
+        .set_raw("requires", "{ gpu = true }")
+        .write_in(&dir.path().join("bench"));
+    let replies = [
+        research_reply("run", "Execute Script", json!({"script_name": "train.py"})),
+        research_reply("end", "Final Answer", json!({"final_answer": "done"})),
+    ];
+    let s = study(
+        dir.path(),
+        true,
+        (0..lengths.len() as u64).collect(),
+        &replies,
+        &["0", "1", "2", "3"],
+        16,
+    );
+    let walls: Vec<f64> = s.ended.iter().map(|e| e.wall.as_secs_f64()).collect();
+    let total: f64 = walls.iter().sum();
+    let longest = walls.iter().cloned().fold(0.0, f64::max);
+    let bound = longest.max(total / 4.0);
+    let makespan = s.ended.iter().map(|e| e.ended_at).fold(0.0, f64::max);
+    let best = lpt(walls.clone(), 4);
+    println!(
+        "packing, {label}: makespan {makespan:.2} s; ideal lower bound {bound:.2} s ({:+.1}%), LPT {best:.2} s ({:+.1}%)",
+        (makespan / bound - 1.0) * 100.0,
+        (makespan / best - 1.0) * 100.0
+    );
+}
+
+fn main() {
+    overhead();
+    // 16 uneven lengths (seconds of train.py), in a shuffled order.
+    let shuffled = [
+        0.6, 2.4, 0.3, 1.2, 3.0, 0.9, 0.3, 1.8, 0.6, 2.1, 0.3, 1.5, 0.9, 2.7, 0.6, 1.2,
+    ];
+    packing("lengths in plan order (shuffled)", &shuffled);
+    let mut sorted = shuffled.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    packing("lengths longest first", &sorted);
+}

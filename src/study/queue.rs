@@ -1,0 +1,483 @@
+//! The local executor: runs a plan's runs as child processes `mlab run-one
+//! plan.json --index N [--device D]`, at most `jobs` CPU runs at once and
+//! at most `runs_per_device` GPU runs per device.
+//!
+//! Each run is a process of its own, so one run's crash, panic or
+//! out-of-memory kill cannot take the others down, and a run goes through
+//! exactly the code a Slurm array job runs. Children:
+//! - lead their own process group, so Ctrl-C at the terminal reaches only
+//!   this process, which passes it on once to each child (a child that got
+//!   it twice would stop without its final snapshot);
+//! - get SIGTERM when this process dies (`PR_SET_PDEATHSIG`), even by
+//!   SIGKILL, and close cleanly (their run.json then says interrupted, and
+//!   running the study again resumes them);
+//! - write their output to `<log-dir>/run-one.log`.
+//!
+//! Runs start in plan order (runs to resume first). Run lengths are not
+//! known in advance, so the queue cannot order GPU runs longest first;
+//! greedy list scheduling is within a factor 2 - 1/m of the best makespan,
+//! and within a few percent when runs are many and short next to the
+//! study (benches/study.rs measures it).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::plan::{Plan, PlannedRun};
+use super::progress::{Snapshot, Watch};
+use super::status::{self, State};
+
+/// How the queue runs a plan.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// The mlab program the runs are started with (`run-one`).
+    pub exe: PathBuf,
+    /// CPU runs at once (and GPU runs when there are no devices).
+    pub jobs: usize,
+    /// Devices for GPU runs; empty: GPU runs count as CPU runs and keep
+    /// the device their arguments name.
+    pub devices: Vec<String>,
+    pub runs_per_device: usize,
+    /// Times a run that ended in an infrastructure failure is run again.
+    pub retry_infra: u32,
+    /// Stop the study once its runs spent this many US dollars together.
+    pub max_cost: Option<f64>,
+    /// Set (first Ctrl-C) to stop: no more launches, every child is asked
+    /// to close.
+    pub stop: Arc<AtomicBool>,
+    /// Set (second Ctrl-C) to leave at once: children are told again (they
+    /// then exit without waiting) and the queue returns.
+    pub abort: Arc<AtomicBool>,
+}
+
+/// A run being made now.
+#[derive(Debug, Clone)]
+pub struct Active<'a> {
+    pub run: &'a PlannedRun,
+    pub device: Option<String>,
+    pub elapsed: Duration,
+    pub progress: Snapshot,
+}
+
+/// The study so far.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub total: usize,
+    /// Finished (for a reason of the run's own), this time or before.
+    pub done: usize,
+    /// Ended without finishing this time (infrastructure failure, crash).
+    pub failed: usize,
+    pub running: usize,
+    /// Stopped by Ctrl-C or the study's budget this time (they resume when
+    /// the study is run again).
+    pub stopped: usize,
+    pub cost_usd: f64,
+}
+
+/// How one child ended, with what it cost this machine.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub index: usize,
+    pub device: Option<String>,
+    /// The child's exit code (None: killed by a signal).
+    pub code: Option<i32>,
+    pub state: State,
+    /// The child's own CPU time (user + system), not its children's: the
+    /// Python and sandbox it started are not counted.
+    pub cpu_seconds: f64,
+    /// The child's own peak resident memory (VmHWM), sampled while it ran.
+    pub peak_rss_kb: u64,
+    pub wall: Duration,
+    /// Steps of the run when it ended.
+    pub steps: usize,
+    /// Seconds since the queue started, at its start and at its end.
+    pub started_at: f64,
+    pub ended_at: f64,
+}
+
+/// What the queue tells its front end.
+pub trait Observer {
+    fn started(&mut self, run: &PlannedRun, device: Option<&str>, attempt: u32);
+    /// Called about twice a second with the active runs.
+    fn tick(&mut self, active: &[Active<'_>], totals: &Totals);
+    fn ended(&mut self, run: &PlannedRun, ended: &Ended, totals: &Totals);
+    /// Something the person should know (a stop, a retry, a skipped run).
+    fn note(&mut self, text: &str);
+}
+
+/// How the study went.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub totals: Totals,
+    /// Every child that ran, in the order they ended.
+    pub ended: Vec<Ended>,
+    /// Runs already finished before this call (skipped).
+    pub already_finished: usize,
+    /// Stopped by Ctrl-C.
+    pub interrupted: bool,
+    /// Left at once by a second Ctrl-C (children may still be closing).
+    pub aborted: bool,
+    /// Stopped because the study's runs spent `max_cost`.
+    pub over_budget: bool,
+    pub wall: Duration,
+}
+
+/// The runs the queue would make now, in order: interrupted runs first
+/// (they hold progress), then the rest in plan order. Finished runs are
+/// left out, and runs that ended in an infrastructure failure unless they
+/// may be retried; runs another process makes now are left out too.
+pub fn todo(plan: &Plan, retry_infra: u32) -> Vec<usize> {
+    let mut first = Vec::new();
+    let mut rest = Vec::new();
+    for run in &plan.runs {
+        match status::state_of(run).0 {
+            State::Interrupted => first.push(run.index),
+            State::InfraFailed if retry_infra > 0 => first.push(run.index),
+            State::Pending => rest.push(run.index),
+            _ => {}
+        }
+    }
+    first.extend(rest);
+    first
+}
+
+struct Running {
+    index: usize,
+    child: Child,
+    device: Option<usize>,
+    started: Instant,
+    peak_rss_kb: u64,
+}
+
+/// Makes the plan's unfinished runs; returns when all ended, or on a stop.
+pub fn run(
+    plan: &Plan,
+    plan_path: &Path,
+    cfg: &QueueConfig,
+    observer: &mut dyn Observer,
+) -> Result<Summary> {
+    let t0 = Instant::now();
+    let mut queue: VecDeque<usize> = todo(plan, cfg.retry_infra).into();
+    let mut attempts: BTreeMap<usize, u32> = BTreeMap::new();
+    for &i in &queue {
+        if status::state_of(&plan.runs[i]).0 == State::InfraFailed {
+            attempts.insert(i, 1);
+        }
+    }
+    let mut watches: Vec<Watch> = plan.runs.iter().map(|r| Watch::new(&r.log_dir)).collect();
+    // Once for every run (earlier spending counts towards --max-cost);
+    // then only the running ones, which are the ones that change.
+    for w in &mut watches {
+        w.poll();
+    }
+    let mut summary = Summary::default();
+    let mut totals = Totals {
+        total: plan.runs.len(),
+        ..Totals::default()
+    };
+    for run in &plan.runs {
+        if status::state_of(run).0 == State::Finished {
+            totals.done += 1;
+            summary.already_finished += 1;
+        }
+    }
+    let mut running: Vec<Running> = Vec::new();
+    let mut holders = vec![0usize; cfg.devices.len()];
+    let mut stopping = false;
+    let mut last_tick = Instant::now() - Duration::from_secs(1);
+    loop {
+        if cfg.abort.load(Ordering::SeqCst) {
+            for r in &running {
+                signal(&r.child, nix::sys::signal::Signal::SIGINT);
+            }
+            summary.aborted = true;
+            summary.interrupted = true;
+            break;
+        }
+        if !stopping && cfg.stop.load(Ordering::SeqCst) {
+            stopping = true;
+            summary.interrupted = true;
+            observer.note("stopping: every run closes after its final snapshot (Ctrl-C again to leave at once)");
+            for r in &running {
+                signal(&r.child, nix::sys::signal::Signal::SIGINT);
+            }
+        }
+        // The study's spending, over every run (earlier parts included).
+        for r in &running {
+            watches[r.index].poll();
+        }
+        totals.cost_usd = watches.iter().map(|w| w.snapshot().cost_usd).sum();
+        if let Some(max) = cfg.max_cost {
+            if !stopping && totals.cost_usd >= max {
+                stopping = true;
+                summary.over_budget = true;
+                observer.note(&format!(
+                    "the study's runs spent ${:.2}, at or over --max-cost ${max:.2}: no more runs start, and the running ones are stopped",
+                    totals.cost_usd
+                ));
+                for r in &running {
+                    signal(&r.child, nix::sys::signal::Signal::SIGINT);
+                }
+            }
+        }
+        // Launch what fits.
+        while !stopping && !queue.is_empty() {
+            let cpu_busy = running.iter().filter(|r| r.device.is_none()).count();
+            let pick = queue.iter().position(|&i| {
+                if plan.runs[i].gpu && !cfg.devices.is_empty() {
+                    holders.iter().any(|&h| h < cfg.runs_per_device)
+                } else {
+                    cpu_busy < cfg.jobs
+                }
+            });
+            let Some(at) = pick else { break };
+            let Some(index) = queue.remove(at) else { break };
+            let run = &plan.runs[index];
+            let device = if run.gpu && !cfg.devices.is_empty() {
+                // The least held device, the first of equals.
+                let d = (0..holders.len())
+                    .filter(|&d| holders[d] < cfg.runs_per_device)
+                    .min_by_key(|&d| (holders[d], d));
+                d.inspect(|&d| holders[d] += 1)
+            } else {
+                None
+            };
+            let device_id = device.map(|d| cfg.devices[d].clone());
+            let attempt = *attempts.entry(index).or_insert(0);
+            observer.started(run, device_id.as_deref(), attempt);
+            match spawn(&cfg.exe, plan_path, run, device_id.as_deref()) {
+                Ok(child) => running.push(Running {
+                    index,
+                    child,
+                    device,
+                    started: Instant::now(),
+                    peak_rss_kb: 0,
+                }),
+                Err(e) => {
+                    if let Some(d) = device {
+                        holders[d] -= 1;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // Reap what ended (reading its own CPU time first).
+        let mut i = 0;
+        while i < running.len() {
+            let r = &mut running[i];
+            let pid = r.child.id() as i32;
+            if let Some(kb) = peak_rss_kb(pid) {
+                r.peak_rss_kb = r.peak_rss_kb.max(kb);
+            }
+            if !exited(pid) {
+                i += 1;
+                continue;
+            }
+            let cpu_seconds = own_cpu_seconds(pid).unwrap_or(0.0);
+            let status = r.child.wait().context("could not reap a run's process")?;
+            let r = running.swap_remove(i);
+            if let Some(d) = r.device {
+                holders[d] -= 1;
+            }
+            let run = &plan.runs[r.index];
+            let state = status::state_of(run).0;
+            let progress = watches[r.index].poll().clone();
+            let ended = Ended {
+                index: r.index,
+                device: r.device.map(|d| cfg.devices[d].clone()),
+                code: status.code(),
+                state,
+                cpu_seconds,
+                peak_rss_kb: r.peak_rss_kb,
+                wall: r.started.elapsed(),
+                steps: progress.steps,
+                started_at: (r.started - t0).as_secs_f64(),
+                ended_at: t0.elapsed().as_secs_f64(),
+            };
+            match state {
+                State::Finished => totals.done += 1,
+                State::InfraFailed
+                    if !stopping
+                        && attempts.get(&r.index).copied().unwrap_or(0) < cfg.retry_infra =>
+                {
+                    *attempts.entry(r.index).or_insert(0) += 1;
+                    observer.note(&format!(
+                        "run {} ended in an infrastructure failure; running it again (retry {} of {})",
+                        run.id,
+                        attempts[&r.index],
+                        cfg.retry_infra
+                    ));
+                    queue.push_front(r.index);
+                }
+                State::Interrupted if stopping => totals.stopped += 1,
+                _ => totals.failed += 1,
+            }
+            totals.running = running.len();
+            observer.ended(run, &ended, &totals);
+            summary.ended.push(ended);
+        }
+        totals.running = running.len();
+        if running.is_empty() && (stopping || queue.is_empty()) {
+            break;
+        }
+        if last_tick.elapsed() >= Duration::from_millis(500) {
+            last_tick = Instant::now();
+            let active: Vec<Active<'_>> = running
+                .iter()
+                .map(|r| Active {
+                    run: &plan.runs[r.index],
+                    device: r.device.map(|d| cfg.devices[d].clone()),
+                    elapsed: r.started.elapsed(),
+                    progress: watches[r.index].snapshot().clone(),
+                })
+                .collect();
+            observer.tick(&active, &totals);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    summary.totals = totals;
+    summary.wall = t0.elapsed();
+    Ok(summary)
+}
+
+/// Starts `mlab run-one` for one run.
+fn spawn(exe: &Path, plan_path: &Path, run: &PlannedRun, device: Option<&str>) -> Result<Child> {
+    use std::os::unix::process::CommandExt;
+    std::fs::create_dir_all(&run.log_dir)
+        .with_context(|| format!("could not create {}", run.log_dir.display()))?;
+    let log = run.log_dir.join("run-one.log");
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("could not open {}", log.display()))?;
+    let err = out.try_clone()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("run-one")
+        .arg(plan_path)
+        .arg("--index")
+        .arg(run.index.to_string());
+    if let Some(d) = device {
+        cmd.arg("--device").arg(d);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .env("NO_COLOR", "1")
+        .process_group(0);
+    let parent = std::process::id();
+    // SAFETY: between fork and exec only async-signal-safe calls (prctl,
+    // getppid) are made; nothing is allocated.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died before the call above: nobody will stop us.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("the study's process is gone"));
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().with_context(|| {
+        format!(
+            "could not start {} run-one for run {}",
+            exe.display(),
+            run.id
+        )
+    })
+}
+
+fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig);
+}
+
+/// Whether the child has exited (without reaping it, so that its own CPU
+/// time can still be read).
+fn exited(pid: i32) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::Pid(nix::unistd::Pid::from_raw(pid)), flags) {
+        Ok(WaitStatus::StillAlive) => false,
+        Ok(_) => true,
+        // Already reaped or not ours: treat as ended.
+        Err(_) => true,
+    }
+}
+
+/// utime + stime of the process itself (not of its waited-for children),
+/// from /proc/<pid>/stat; readable while it is a zombie.
+pub fn own_cpu_seconds(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the file; `rest` starts at field 3.
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    let tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    Some((utime + stime) / tck)
+}
+
+/// VmHWM of a live process, in kB.
+pub fn peak_rss_kb(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and every thread it
+/// starts later) and takes them in one thread: the first sets `stop`, the
+/// second `abort`, a third ends the process. Call before any other thread
+/// starts. (Not `run::signals::install`: that one kills every child that
+/// leads its own process group, which here are the runs themselves.)
+pub fn install_signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
+    use nix::sys::signal::{SigSet, Signal};
+    let stop = Arc::new(AtomicBool::new(false));
+    let abort = Arc::new(AtomicBool::new(false));
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()
+        .context("could not set up Ctrl-C handling")?;
+    let (s, a) = (stop.clone(), abort.clone());
+    std::thread::Builder::new()
+        .name("study-signals".into())
+        .spawn(move || {
+            while let Ok(sig) = set.wait() {
+                if !s.swap(true, Ordering::SeqCst) {
+                    eprintln!("\nmlab: {sig}: stopping the study; each run closes after its final snapshot (send it again to stop at once)");
+                } else if !a.swap(true, Ordering::SeqCst) {
+                    eprintln!("\nmlab: {sig} again: stopping now");
+                } else {
+                    std::process::exit(130);
+                }
+            }
+        })
+        .context("could not start the signal thread")?;
+    Ok((stop, abort))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_reads_its_own_cpu_time_and_peak_memory() {
+        let me = std::process::id() as i32;
+        assert!(own_cpu_seconds(me).unwrap() >= 0.0);
+        assert!(peak_rss_kb(me).unwrap() > 0);
+        assert!(peak_rss_kb(-1).is_none());
+    }
+}
