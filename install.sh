@@ -8,6 +8,10 @@
 #   ./install.sh --test-servers  also LiteLLM's proxy (from PyPI, in a venv of its
 #                                own) that the ignored test tests/llm_thirdparty.rs
 #                                runs mlab through; .ci/run passes it
+#   ./install.sh --browser       also Debian's chromium and fonts-dejavu-core (apt-get,
+#                                as root): the headless browser that tests/report.rs
+#                                opens `mlab report`'s pages in, and the font its PNG
+#                                plots are drawn with; .ci/run passes it
 #
 # Environment: MLAB_HOME (default ~/.local/share/mlab) holds the venv and a link
 # to this checkout's benchmarks/; PYTHON picks the interpreter for the venv.
@@ -19,6 +23,7 @@ venv="$home_dir/venv"
 python="${PYTHON:-python3}"
 tasks=""
 test_servers=0
+browser=0
 # The third-party OpenAI- and Anthropic-compatible server of the tests, pinned
 # so CI checks the wire formats against one known implementation.
 litellm_version="1.108.7"
@@ -28,7 +33,8 @@ while [ $# -gt 0 ]; do
     --tasks) tasks="${2:?--tasks needs 'all' or a comma-separated list}"; shift 2 ;;
     --tasks=*) tasks="${1#--tasks=}"; shift ;;
     --test-servers) test_servers=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --browser) browser=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -113,6 +119,25 @@ if [ "$test_servers" = 1 ]; then
       [ -x "$lvenv/bin/python" ] || "$python" -m venv "$lvenv"
       "$lvenv/bin/python" -m pip install --quiet --disable-pip-version-check "litellm[proxy]==$litellm_version"
     fi
+  fi
+fi
+
+# 3c. Chromium and the DejaVu fonts for `mlab report` (PNG plots) and its
+# browser test (tests/report.rs). Skipped when both are there.
+if [ "$browser" = 1 ]; then
+  need_pkgs=""
+  command -v chromium >/dev/null 2>&1 || need_pkgs="chromium"
+  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs="${need_pkgs:+$need_pkgs }fonts-dejavu-core"
+  if [ -z "$need_pkgs" ]; then
+    say "chromium and fonts-dejavu-core already installed"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing $need_pkgs with apt-get"
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_pkgs >/dev/null
+  else
+    echo "install.sh: --browser needs $need_pkgs; install it (Debian/Ubuntu: sudo apt-get install $need_pkgs)" >&2
+    exit 1
   fi
 fi
 

@@ -34,6 +34,7 @@ pub mod llm;
 pub mod paths;
 pub mod prompts;
 pub mod python;
+pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod task;

@@ -18,6 +18,7 @@ use mlab::ui;
 mod eval;
 mod llm;
 mod prompts;
+mod report;
 mod run;
 mod sandbox;
 
@@ -65,10 +66,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Score the runs in a log folder with each task's script/eval.py.
     Eval(EvalArgs),
-    /// Build a report (tables and plots) from eval results. Hidden until it
-    /// is built: it only says so.
-    #[command(hide = true)]
-    Report(ReportArgs),
+    /// Tables, plots and a static HTML viewer of every run and step (runs
+    /// `mlab eval` first when its results are missing or stale).
+    Report(report::ReportArgs),
     /// Send one tiny request to a model and print what came back.
     LlmCheck(LlmCheckArgs),
     /// Prompt sets: import the original's words, export mlab's.
@@ -164,13 +164,6 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// Results file written by `mlab eval`.
-    #[arg(long, value_name = "FILE")]
-    pub results: Option<PathBuf>,
-}
-
 impl From<&GlobalArgs> for Locations {
     fn from(g: &GlobalArgs) -> Locations {
         Locations {
@@ -203,7 +196,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => print_doctor(&locations, &args),
         Command::Run(args) => run::run(&global, &args),
         Command::Eval(args) => run_eval(&global, &args),
-        Command::Report(_) => not_yet("report"),
+        Command::Report(args) => report::run(&global, &args),
         Command::LlmCheck(args) => mlab::llm::check::run(&(&args).into()),
         Command::Prompts(args) => prompts::run(&args),
         Command::SandboxExec(args) => mlab::sandbox::exec::run(&(*args).into()),
@@ -266,10 +259,4 @@ fn print_doctor(locations: &Locations, args: &DoctorArgs) -> anyhow::Result<Exit
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Subcommands whose issue has not landed say so and fail; they never pretend.
-fn not_yet(name: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("mlab {name}: not yet available in this build");
-    Ok(ExitCode::FAILURE)
 }
