@@ -574,6 +574,7 @@ function show(p){
   var el=document.getElementById('steps');
   if(!(p in mlabPages)){el.innerHTML='<p>loading…</p>';var s=document.createElement('script');s.src=RUN_ID+'/steps-'+p+'.js';document.body.appendChild(s);return;}
   el.innerHTML=mlabPages[p];el.setAttribute('data-page',p);
+  if(!el.hasAttribute('data-shown-ms'))el.setAttribute('data-shown-ms',Math.round(performance.now()));
   [].forEach.call(document.querySelectorAll('.pager button'),function(b){b.className=(+b.getAttribute('data-p')===p)?'on':'';});
   if(location.hash!=='#page-'+p)history.replaceState(null,'','#page-'+p);
 }

@@ -332,6 +332,7 @@ where
             "average improvement"
         })
         .y_label_formatter(&pct)
+        .light_line_style(RGBColor(238, 238, 238))
         .label_style(text_style(13.0))
         .axis_desc_style(text_style(14.0))
         .draw()
@@ -452,13 +453,21 @@ where
     chart
         .configure_mesh()
         .x_desc("step")
+        .x_labels((x_max as usize + 1).min(12))
         .y_desc(if lower {
             "best score so far (lower is better)"
         } else {
             "best score so far"
         })
-        .x_label_formatter(&|x| tables::fmt_num(*x))
+        .x_label_formatter(&|x| {
+            if x.fract() == 0.0 {
+                tables::fmt_num(*x)
+            } else {
+                String::new()
+            }
+        })
         .y_label_formatter(&|y| tables::fmt_num(*y))
+        .light_line_style(RGBColor(238, 238, 238))
         .label_style(text_style(13.0))
         .axis_desc_style(text_style(14.0))
         .draw()
@@ -503,7 +512,7 @@ where
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..x_max, 0f64..1.05)
+        .build_cartesian_2d(0f64..x_max, -0.05f64..1.1)
         .map_err(e)?;
     chart
         .configure_mesh()
@@ -511,27 +520,45 @@ where
         .y_desc("success rate at 10%")
         .x_label_formatter(&|x| tables::fmt_num(*x))
         .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+        .light_line_style(RGBColor(238, 238, 238))
         .label_style(text_style(13.0))
         .axis_desc_style(text_style(14.0))
         .draw()
         .map_err(e)?;
-    // Points at the same place get their labels stacked, not overprinted.
-    let mut placed: Vec<(i32, i32, i32)> = Vec::new();
+    // Points at (nearly) the same place share one label, "C1, C2, C3",
+    // beside them, on the left when the right edge is too close.
+    let mut clusters: Vec<((i32, i32), Vec<usize>)> = Vec::new();
     for (ci, x, y) in &points {
         let c = colour(*ci);
         chart
             .draw_series(std::iter::once(Circle::new((*x, *y), 6, c.filled())))
             .map_err(e)?;
-        let (px, py) = chart.backend_coord(&(*x, *y));
-        let same = placed
+        let at = chart.backend_coord(&(*x, *y));
+        match clusters
+            .iter_mut()
+            .find(|(p, _)| (p.0 - at.0).abs() < 14 && (p.1 - at.1).abs() < 14)
+        {
+            Some((_, members)) => members.push(*ci),
+            None => clusters.push((at, vec![*ci])),
+        }
+    }
+    let (right, _) = chart.backend_coord(&(x_max, 0.0));
+    for ((px, py), members) in clusters {
+        let label = members
             .iter()
-            .filter(|(a, b, _)| (a - px).abs() < 30 && (b - py).abs() < 16)
-            .count() as i32;
-        placed.push((px, py, same));
+            .map(|c| format!("C{}", c + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let width = label.chars().count() as i32 * 8;
+        let (x, h) = if px + 10 + width > right {
+            (px - 10, HPos::Right)
+        } else {
+            (px + 10, HPos::Left)
+        };
         area.draw(&Text::new(
-            format!("C{}", ci + 1),
-            (px + 9, py - 6 + same * 15),
-            text_style(13.0).pos(Pos::new(HPos::Left, VPos::Top)),
+            label,
+            (x, py - 10),
+            text_style(13.0).pos(Pos::new(h, VPos::Bottom)),
         ))
         .map_err(e)?;
     }
