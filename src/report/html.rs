@@ -725,6 +725,37 @@ mod tests {
     }
 
     #[test]
+    fn names_from_the_logs_cannot_inject_markup_into_the_pages() {
+        let evil = "<script>alert(1)</script>";
+        let run = RunData {
+            id: 1,
+            dir: std::path::PathBuf::from("/nonexistent/run"),
+            folder: evil.to_string(),
+            config: evil.to_string(),
+            result: super::super::data::RunIn {
+                task: Some(evil.to_string()),
+                agent: Some(evil.to_string()),
+                error: evil.to_string(),
+                ..Default::default()
+            },
+        };
+        let data = Data {
+            log_folder: evil.into(),
+            groups: Vec::new(),
+            runs: vec![run],
+            configs: vec![evil.to_string()],
+            tasks: vec![evil.to_string()],
+        };
+        let index = index(&data, &[]);
+        assert!(!index.contains(evil), "{index}");
+        let dir = tempfile::tempdir().unwrap();
+        run_page(&data, &data.runs[0], dir.path(), 50).unwrap();
+        let page = std::fs::read_to_string(dir.path().join("1.html")).unwrap();
+        assert!(!page.contains(evil), "{page}");
+        assert!(page.contains("could not read"), "{page}");
+    }
+
+    #[test]
     fn a_diff_cannot_inject_markup() {
         let h = diff_html("+<script>x</script>\n-a & b\n");
         assert!(

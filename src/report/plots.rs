@@ -506,6 +506,13 @@ where
             Some((ci, o.cost_per_run().unwrap_or(0.0), o.success_rate()?))
         })
         .collect();
+    // Configurations whose runs recorded no cost (the original's) sit at 0
+    // and say so.
+    let unknown: Vec<usize> = tables::overall(data)
+        .iter()
+        .filter(|o| o.cost_per_run().is_none())
+        .filter_map(|o| data.configs.iter().position(|c| c == &o.config))
+        .collect();
     let x_max = points.iter().map(|p| p.1).fold(0.0f64, f64::max);
     let x_max = if x_max > 0.0 { x_max * 1.15 } else { 1.0 };
     let mut chart = ChartBuilder::on(area)
@@ -546,7 +553,13 @@ where
     for ((px, py), members) in clusters {
         let label = members
             .iter()
-            .map(|c| format!("C{}", c + 1))
+            .map(|c| {
+                if unknown.contains(c) {
+                    format!("C{} (cost not recorded)", c + 1)
+                } else {
+                    format!("C{}", c + 1)
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let width = label.chars().count() as i32 * 8;
