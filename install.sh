@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install.sh: installs mlab and what its tasks need. Safe to run again.
 #
-#   ./install.sh                 the mlab binary, the task Python venv, bubblewrap
+#   ./install.sh                 the mlab binary, the task Python venv, bubblewrap,
+#                                the DejaVu fonts (mlab report's plots)
 #   ./install.sh --tasks all     also every task's own requirements.txt (large:
 #                                torch, transformers, ...)
 #   ./install.sh --tasks a,b     only those tasks' requirements
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
     --tasks=*) tasks="${1#--tasks=}"; shift ;;
     --test-servers) test_servers=1; shift ;;
     --browser) browser=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -63,6 +64,18 @@ if ! command -v bwrap >/dev/null 2>&1; then
   else
     echo "note: bubblewrap is missing; install it (Debian/Ubuntu: sudo apt-get install bubblewrap)"
     echo "      or run agents with --sandbox none (unconfined)."
+  fi
+fi
+
+# 2b. A TrueType font for the text of `mlab report`'s plots (DejaVu Sans).
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing fonts-dejavu-core with apt-get (for mlab report's plots)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null
+  else
+    echo "note: mlab report draws its plots with DejaVu Sans; install fonts-dejavu-core"
+    echo "      (Debian/Ubuntu: sudo apt-get install fonts-dejavu-core) or set MLAB_FONT to a .ttf file."
   fi
 fi
 

@@ -107,6 +107,11 @@ fn original_run(dir: &Path) {
 
 fn folder() -> Folder {
     common::need_python(&["json"]);
+    common::need(
+        "a TrueType font for the plots (fonts-dejavu-core, which ./install.sh installs; or MLAB_FONT=FILE.ttf)",
+        std::env::var_os("MLAB_FONT").is_some_and(|f| Path::new(&f).is_file())
+            || Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").is_file(),
+    );
     let f = Folder {
         dir: tempfile::tempdir().unwrap(),
     };
