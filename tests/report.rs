@@ -462,9 +462,70 @@ fn report_tables_hold_the_eval_numbers_and_every_plot_parses() {
     }
     assert!(found_original && found_edit);
 
-    // Current results are not evaluated again.
+    // Current results are not evaluated again; a run newer than them is.
     let again = report(&f, &[]);
     assert!(!again.contains("running eval first"), "{again}");
+    std::fs::File::options()
+        .write(true)
+        .open(f.logs().join("base-1/run.json"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(120))
+        .unwrap();
+    let stale = report(&f, &[]);
+    assert!(
+        stale.contains("running eval first") && stale.contains("run.json"),
+        "{stale}"
+    );
+
+    std::fs::File::options()
+        .write(true)
+        .open(f.logs().join("base-1/run.json"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+
+    // --open hands index.html to $BROWSER (eval is current: it does not run).
+    let opened = f.root().join("opened.txt");
+    let browser = f.root().join("browser.sh");
+    write(
+        &browser,
+        &format!(
+            "#!/bin/sh\necho \"$1\" > {}.tmp && mv {}.tmp {}\n",
+            opened.display(),
+            opened.display(),
+            opened.display()
+        ),
+    );
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = output(
+        mlab()
+            .env("BROWSER", &browser)
+            .args(["report", "--open", "--log-folder"])
+            .arg(f.logs()),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("running eval first"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        common::wait_for(30, || opened.is_file()),
+        "$BROWSER was not started: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        read(&opened).trim(),
+        out_dir_index(&f).display().to_string()
+    );
+}
+
+fn out_dir_index(f: &Folder) -> PathBuf {
+    f.logs().join("report/index.html")
 }
 
 /// Chromium, as .ci/run installs it (`./install.sh --browser`).
