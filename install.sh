@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install.sh: installs mlab and what its tasks need. Safe to run again.
 #
-#   ./install.sh                 the mlab binary, the task Python venv, bubblewrap
+#   ./install.sh                 the mlab binary, the task Python venv, bubblewrap,
+#                                the DejaVu fonts (mlab report's plots)
 #   ./install.sh --tasks all     also every task's own requirements.txt (large:
 #                                torch, transformers, ...)
 #   ./install.sh --tasks a,b     only those tasks' requirements
@@ -19,6 +20,10 @@
 #                                (.ci/slurm-cluster start: slurm-wlm and munge
 #                                from apt, as root) for `--executor slurm` and
 #                                tests/study_slurm.rs; .ci/run starts it too
+#   ./install.sh --browser       also Debian's chromium and fonts-dejavu-core (apt-get,
+#                                as root): the headless browser that tests/report.rs
+#                                opens `mlab report`'s pages in, and the font its PNG
+#                                plots are drawn with; .ci/run passes it
 #
 # Environment: MLAB_HOME (default ~/.local/share/mlab) holds the venv and a link
 # to this checkout's benchmarks/; PYTHON picks the interpreter for the venv.
@@ -37,6 +42,7 @@ aider_version="0.86.2"
 codex_version="0.171.0"
 claude_code_version="2.1.197"
 slurm=0
+browser=0
 # The third-party OpenAI- and Anthropic-compatible server of the tests, pinned
 # so CI checks the wire formats against one known implementation.
 litellm_version="1.108.7"
@@ -48,7 +54,8 @@ while [ $# -gt 0 ]; do
     --test-servers) test_servers=1; shift ;;
     --outside-agents) outside_agents=1; shift ;;
     --slurm) slurm=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --browser) browser=1; shift ;;
     *) echo "install.sh: unknown option '$1' (see ./install.sh --help)" >&2; exit 2 ;;
   esac
 done
@@ -77,6 +84,18 @@ if ! command -v bwrap >/dev/null 2>&1; then
   else
     echo "note: bubblewrap is missing; install it (Debian/Ubuntu: sudo apt-get install bubblewrap)"
     echo "      or run agents with --sandbox none (unconfined)."
+  fi
+fi
+
+# 2b. A TrueType font for the text of `mlab report`'s plots (DejaVu Sans).
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing fonts-dejavu-core with apt-get (for mlab report's plots)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null
+  else
+    echo "note: mlab report draws its plots with DejaVu Sans; install fonts-dejavu-core"
+    echo "      (Debian/Ubuntu: sudo apt-get install fonts-dejavu-core) or set MLAB_FONT to a .ttf file."
   fi
 fi
 
@@ -183,6 +202,25 @@ fi
 if [ "$slurm" = 1 ]; then
   say "starting a one-node Slurm cluster (.ci/slurm-cluster start)"
   "$repo/.ci/slurm-cluster" start
+fi
+
+# 3e. Chromium and the DejaVu fonts for `mlab report` (PNG plots) and its
+# browser test (tests/report.rs). Skipped when both are there.
+if [ "$browser" = 1 ]; then
+  need_pkgs=""
+  command -v chromium >/dev/null 2>&1 || need_pkgs="chromium"
+  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs="${need_pkgs:+$need_pkgs }fonts-dejavu-core"
+  if [ -z "$need_pkgs" ]; then
+    say "chromium and fonts-dejavu-core already installed"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing $need_pkgs with apt-get"
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_pkgs >/dev/null
+  else
+    echo "install.sh: --browser needs $need_pkgs; install it (Debian/Ubuntu: sudo apt-get install $need_pkgs)" >&2
+    exit 1
+  fi
 fi
 
 # 4. The benchmarks folder mlab finds from anywhere.

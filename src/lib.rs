@@ -35,6 +35,7 @@ pub mod llm;
 pub mod paths;
 pub mod prompts;
 pub mod python;
+pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod study;

@@ -19,6 +19,7 @@ mod eval;
 mod gateway;
 mod llm;
 mod prompts;
+mod report;
 mod run;
 mod sandbox;
 mod slurm;
@@ -73,10 +74,9 @@ pub enum Command {
     Status(study::StatusArgs),
     /// Score the runs in a log folder with each task's script/eval.py.
     Eval(EvalArgs),
-    /// Build a report (tables and plots) from eval results. Hidden until it
-    /// is built: it only says so.
-    #[command(hide = true)]
-    Report(ReportArgs),
+    /// Tables, plots and a static HTML viewer of every run and step (runs
+    /// `mlab eval` first when its results are missing or stale).
+    Report(report::ReportArgs),
     /// Send one tiny request to a model and print what came back.
     LlmCheck(LlmCheckArgs),
     /// Prompt sets: import the original's words, export mlab's.
@@ -181,13 +181,6 @@ pub struct DoctorArgs {
     pub slurm: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// Results file written by `mlab eval`.
-    #[arg(long, value_name = "FILE")]
-    pub results: Option<PathBuf>,
-}
-
 impl From<&GlobalArgs> for Locations {
     fn from(g: &GlobalArgs) -> Locations {
         Locations {
@@ -222,7 +215,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::RunOne(args) => study::run_one(&global, &args),
         Command::Status(args) => study::status(&args),
         Command::Eval(args) => run_eval(&global, &args),
-        Command::Report(_) => not_yet("report"),
+        Command::Report(args) => report::run(&global, &args),
         Command::LlmCheck(args) => mlab::llm::check::run(&(&args).into()),
         Command::Prompts(args) => prompts::run(&args),
         Command::SandboxExec(args) => mlab::sandbox::exec::run(&(*args).into()),
@@ -286,10 +279,4 @@ fn print_doctor(locations: &Locations, args: &DoctorArgs) -> anyhow::Result<Exit
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Subcommands whose issue has not landed say so and fail; they never pretend.
-fn not_yet(name: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("mlab {name}: not yet available in this build");
-    Ok(ExitCode::FAILURE)
 }

@@ -53,8 +53,8 @@ use summary::{RunStats, TaskFacts};
 
 pub use compare::{Comparison, Side, TaskComparison};
 pub use result::{EvalError, RunResult};
-pub use stats::{bootstrap_ci, permutation_p, wilson, Estimate, PairedDiff, Rate};
-pub use summary::{config_label, BaselineSource, Group, Usage};
+pub use stats::{bootstrap_ci, permutation_p, succeeds, wilson, Estimate, PairedDiff, Rate};
+pub use summary::{config_label, is_baseline_agent, BaselineSource, Group, Usage};
 
 /// What to evaluate, and how. Plain data: the front end builds it from the
 /// command line (`cli::eval`), other callers by hand.
