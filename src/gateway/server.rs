@@ -99,10 +99,17 @@ fn speaks_anthropic(headers: &HeaderMap) -> bool {
 }
 
 async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    // Anthropic's token counting is free and no model call: forwarded
+    // (allow-list and key as for calls), but neither metered nor a step.
+    let mut metered = true;
     let wire = match (req.method(), endpoint(req.uri().path())) {
         (&Method::POST, "/chat/completions") => Wire::OpenAiChat,
         (&Method::POST, "/responses") => Wire::OpenAiResponses,
         (&Method::POST, "/messages") => Wire::Anthropic,
+        (&Method::POST, "/messages/count_tokens") => {
+            metered = false;
+            Wire::Anthropic
+        }
         (&Method::GET, "/models") => return models(&sh, speaks_anthropic(req.headers())),
         (method, _) => {
             let wire = if speaks_anthropic(req.headers()) {
@@ -112,7 +119,8 @@ async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             };
             let msg = format!(
                 "the mlab gateway has no route {method} {}: it serves POST /v1/chat/completions, \
-                 POST /v1/responses, POST /v1/messages and GET /v1/models",
+                 POST /v1/responses, POST /v1/messages (and /v1/messages/count_tokens) and \
+                 GET /v1/models",
                 req.uri().path()
             );
             return json_response(404, wire::error_body(wire, 404, "not_found", &msg));
@@ -132,7 +140,8 @@ async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         }
     };
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let call = Call::new(wire, json, started);
+    let mut call = Call::new(wire, json, started);
+    call.metered = metered;
     if !call.request.is_object() {
         let msg = "the mlab gateway expects a JSON object as the request body".to_string();
         return refuse(&sh, call, 400, "refused", msg).await;
@@ -195,6 +204,8 @@ struct Call {
     started: Instant,
     /// The provider's public API: priced with a warning when unknown.
     public: bool,
+    /// A model call (recorded, counted, a step); false for token counting.
+    metered: bool,
 }
 
 impl Call {
@@ -205,6 +216,7 @@ impl Call {
             request,
             started,
             public: false,
+            metered: true,
         }
     }
 }
@@ -527,6 +539,9 @@ struct GatewayPart<'a> {
 /// Closes a call: counts it, writes its line and runs `on_call`, one call
 /// at a time, off the async threads.
 async fn close(sh: &Arc<Shared>, call: Call, done: Done) {
+    if !call.metered {
+        return;
+    }
     let sh = sh.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || sh.close(call, done)).await {
         tracing::error!("the gateway's on_call failed: {e}");
