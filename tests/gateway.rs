@@ -844,3 +844,27 @@ fn anthropic_token_counting_is_forwarded_with_the_key_but_is_not_a_call() {
     assert!(s.calls.lock().unwrap().is_empty());
     assert_eq!(s.gw().totals().calls, 0);
 }
+
+#[test]
+fn an_error_event_inside_a_streamed_reply_is_recorded_as_the_call_s_error() {
+    let s = Setup::new(|_| {});
+    let case = &cases()[2];
+    let events = [
+        stream_events(case)[0],
+        stream_events(case)[1],
+        "event: error\r\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\r\n\r\n",
+    ];
+    s.mock.push(Reply::sse(&events, None));
+    let got = call(&s.sock, case.path, &case.headers, &body_for(case, true));
+    assert_eq!(got.text(), events.concat());
+    let line = &s.lines()[0];
+    assert_eq!(line["error"], "Overloaded", "{line}");
+    assert_eq!(line["error_kind"], "unreachable", "{line}");
+    assert_eq!(line["response"], "4 — vier", "{line}");
+    let calls = s.calls.lock().unwrap();
+    assert!(
+        calls[0].reply_summary.contains("Overloaded"),
+        "{}",
+        calls[0].reply_summary
+    );
+}

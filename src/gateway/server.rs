@@ -487,7 +487,13 @@ fn stream(sh: Arc<Shared>, call: Call, mut resp: reqwest::Response) -> Body {
         let done = Done {
             status,
             streamed: true,
-            error_kind: (!ok).then(|| failure_kind(if broke.is_some() { 502 } else { status })),
+            error_kind: (!ok).then(|| {
+                failure_kind(if broke.is_some() || (200..300).contains(&status) {
+                    502
+                } else {
+                    status
+                })
+            }),
             info,
             refused: None,
         };
@@ -577,11 +583,9 @@ impl Shared {
                 }
             }
         };
-        let error = if answered {
-            None
-        } else {
-            done.info.error.clone()
-        };
+        // A stream may fail after a 200 (an error event, a broken
+        // connection): its text and tokens count, and so does its error.
+        let error = done.info.error.clone();
         let stop = wire::stop(&call.request);
         // One call closes at a time, so lines and `on_call` follow the
         // index order; the book itself is held only for the sums (budget
@@ -618,7 +622,7 @@ impl Shared {
                 retry_log: &[],
                 cost_usd,
                 error: error.clone(),
-                error_kind: if answered { None } else { done.error_kind },
+                error_kind: error.as_ref().map(|_| done.error_kind.unwrap_or("other")),
                 error_detail: error.as_deref(),
             },
             gateway: GatewayPart {
@@ -636,9 +640,10 @@ impl Shared {
                 self.recorder.path().display()
             );
         }
-        let reply_summary = match &error {
-            Some(e) => format!("error (HTTP {}): {e}", done.status),
-            None => done.info.summary(),
+        let reply_summary = match (&error, answered) {
+            (Some(e), false) => format!("error (HTTP {}): {e}", done.status),
+            (Some(e), true) => format!("{}\n[error: {e}]", done.info.summary()),
+            (None, _) => done.info.summary(),
         };
         let rec = CallRecord {
             index,
