@@ -822,3 +822,49 @@ fn on_call_may_read_the_gateway_s_totals_while_the_client_waits() {
     }
     assert_eq!(*seen_totals.lock().unwrap(), [1, 2]);
 }
+
+#[test]
+fn anthropic_token_counting_is_forwarded_with_the_key_but_is_not_a_call() {
+    let s = Setup::new(|_| {});
+    let case = &cases()[2];
+    s.mock
+        .push(Reply::json(200, r#"{"input_tokens": 14}"#).header("x-request-id", "req-ct"));
+    let body = r#"{"model":"claude-3-5-haiku-latest","messages":[{"role":"user","content":"hi"}]}"#;
+    let got = call(&s.sock, "/v1/messages/count_tokens", &case.headers, body);
+    assert_eq!(got.status, 200, "{}", got.text());
+    assert_eq!(got.text(), r#"{"input_tokens": 14}"#);
+    let seen = &s.mock.requests()[0];
+    assert_eq!(seen.path, "/v1/messages/count_tokens");
+    assert_eq!(seen.body, body);
+    assert_only_the_real_key(seen, true);
+    assert!(
+        s.lines().is_empty(),
+        "token counting was recorded as a call"
+    );
+    assert!(s.calls.lock().unwrap().is_empty());
+    assert_eq!(s.gw().totals().calls, 0);
+}
+
+#[test]
+fn an_error_event_inside_a_streamed_reply_is_recorded_as_the_call_s_error() {
+    let s = Setup::new(|_| {});
+    let case = &cases()[2];
+    let events = [
+        stream_events(case)[0],
+        stream_events(case)[1],
+        "event: error\r\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\r\n\r\n",
+    ];
+    s.mock.push(Reply::sse(&events, None));
+    let got = call(&s.sock, case.path, &case.headers, &body_for(case, true));
+    assert_eq!(got.text(), events.concat());
+    let line = &s.lines()[0];
+    assert_eq!(line["error"], "Overloaded", "{line}");
+    assert_eq!(line["error_kind"], "unreachable", "{line}");
+    assert_eq!(line["response"], "4 — vier", "{line}");
+    let calls = s.calls.lock().unwrap();
+    assert!(
+        calls[0].reply_summary.contains("Overloaded"),
+        "{}",
+        calls[0].reply_summary
+    );
+}

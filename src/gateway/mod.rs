@@ -16,6 +16,7 @@
 //! | `POST /v1/chat/completions` | OpenAI Chat Completions ([`Wire::OpenAiChat`]) |
 //! | `POST /v1/responses` | OpenAI Responses ([`Wire::OpenAiResponses`]) |
 //! | `POST /v1/messages` | Anthropic Messages ([`Wire::Anthropic`]) |
+//! | `POST /v1/messages/count_tokens` | Anthropic token counting: forwarded, free, not a call (no record, no `on_call`) |
 //! | `GET /v1/models` | the allowed models, listed by the gateway itself |
 //!
 //! The `/v1` prefix may be left out. Anything else gets a 404 JSON error, in

@@ -99,10 +99,17 @@ fn speaks_anthropic(headers: &HeaderMap) -> bool {
 }
 
 async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    // Anthropic's token counting is free and no model call: forwarded
+    // (allow-list and key as for calls), but neither metered nor a step.
+    let mut metered = true;
     let wire = match (req.method(), endpoint(req.uri().path())) {
         (&Method::POST, "/chat/completions") => Wire::OpenAiChat,
         (&Method::POST, "/responses") => Wire::OpenAiResponses,
         (&Method::POST, "/messages") => Wire::Anthropic,
+        (&Method::POST, "/messages/count_tokens") => {
+            metered = false;
+            Wire::Anthropic
+        }
         (&Method::GET, "/models") => return models(&sh, speaks_anthropic(req.headers())),
         (method, _) => {
             let wire = if speaks_anthropic(req.headers()) {
@@ -112,7 +119,8 @@ async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             };
             let msg = format!(
                 "the mlab gateway has no route {method} {}: it serves POST /v1/chat/completions, \
-                 POST /v1/responses, POST /v1/messages and GET /v1/models",
+                 POST /v1/responses, POST /v1/messages (and /v1/messages/count_tokens) and \
+                 GET /v1/models",
                 req.uri().path()
             );
             return json_response(404, wire::error_body(wire, 404, "not_found", &msg));
@@ -132,7 +140,8 @@ async fn route(sh: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         }
     };
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let call = Call::new(wire, json, started);
+    let mut call = Call::new(wire, json, started);
+    call.metered = metered;
     if !call.request.is_object() {
         let msg = "the mlab gateway expects a JSON object as the request body".to_string();
         return refuse(&sh, call, 400, "refused", msg).await;
@@ -195,6 +204,8 @@ struct Call {
     started: Instant,
     /// The provider's public API: priced with a warning when unknown.
     public: bool,
+    /// A model call (recorded, counted, a step); false for token counting.
+    metered: bool,
 }
 
 impl Call {
@@ -205,6 +216,7 @@ impl Call {
             request,
             started,
             public: false,
+            metered: true,
         }
     }
 }
@@ -475,7 +487,13 @@ fn stream(sh: Arc<Shared>, call: Call, mut resp: reqwest::Response) -> Body {
         let done = Done {
             status,
             streamed: true,
-            error_kind: (!ok).then(|| failure_kind(if broke.is_some() { 502 } else { status })),
+            error_kind: (!ok).then(|| {
+                failure_kind(if broke.is_some() || (200..300).contains(&status) {
+                    502
+                } else {
+                    status
+                })
+            }),
             info,
             refused: None,
         };
@@ -527,6 +545,9 @@ struct GatewayPart<'a> {
 /// Closes a call: counts it, writes its line and runs `on_call`, one call
 /// at a time, off the async threads.
 async fn close(sh: &Arc<Shared>, call: Call, done: Done) {
+    if !call.metered {
+        return;
+    }
     let sh = sh.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || sh.close(call, done)).await {
         tracing::error!("the gateway's on_call failed: {e}");
@@ -562,11 +583,9 @@ impl Shared {
                 }
             }
         };
-        let error = if answered {
-            None
-        } else {
-            done.info.error.clone()
-        };
+        // A stream may fail after a 200 (an error event, a broken
+        // connection): its text and tokens count, and so does its error.
+        let error = done.info.error.clone();
         let stop = wire::stop(&call.request);
         // One call closes at a time, so lines and `on_call` follow the
         // index order; the book itself is held only for the sums (budget
@@ -603,7 +622,7 @@ impl Shared {
                 retry_log: &[],
                 cost_usd,
                 error: error.clone(),
-                error_kind: if answered { None } else { done.error_kind },
+                error_kind: error.as_ref().map(|_| done.error_kind.unwrap_or("other")),
                 error_detail: error.as_deref(),
             },
             gateway: GatewayPart {
@@ -621,9 +640,10 @@ impl Shared {
                 self.recorder.path().display()
             );
         }
-        let reply_summary = match &error {
-            Some(e) => format!("error (HTTP {}): {e}", done.status),
-            None => done.info.summary(),
+        let reply_summary = match (&error, answered) {
+            (Some(e), false) => format!("error (HTTP {}): {e}", done.status),
+            (Some(e), true) => format!("{}\n[error: {e}]", done.info.summary()),
+            (None, _) => done.info.summary(),
         };
         let rec = CallRecord {
             index,
