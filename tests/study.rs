@@ -551,3 +551,33 @@ fn a_plan_file_makes_its_cross_product_with_per_config_flags() {
     let configs = plan["configs"].as_array().unwrap();
     assert_eq!(configs.len(), 2);
 }
+
+#[test]
+fn two_sigints_exit_130_and_leave_no_run_behind() {
+    let s = Study::new("", false);
+    std::fs::write(
+        s.path().join("bench/toy/env/train.py"),
+        waiting_script(&s.shared(), None),
+    )
+    .unwrap();
+    let a = s.model("a.jsonl");
+    let child = s
+        .command(&a, &["--runs", "2", "--jobs", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(60, || s.started() == 2), "the runs did not start");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", both(&out));
+    // The run-one children (their command lines name the plan) end too.
+    let plan = s.exp().join("plan.json").display().to_string();
+    assert!(
+        wait_for(30, || common::processes_with(&plan).is_empty()),
+        "runs still going after the study left: {:?}",
+        common::processes_with(&plan)
+    );
+}

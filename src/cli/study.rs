@@ -486,6 +486,7 @@ fn from_plan_file(
     };
     let mut configs = Vec::new();
     let mut max_steps = 50;
+    let mut max_cost = None;
     for c in &f.configs {
         let mut cargs = vec![format!("--agent={}", c.agent)];
         if let Some(m) = &c.llm {
@@ -509,6 +510,7 @@ fn from_plan_file(
         };
         refuse_single_run_flags(&one)?;
         max_steps = one.max_steps;
+        max_cost = max_cost.or(one.llm.max_cost);
         let name = label_of(&one, one.agent[0])?;
         check_config(global, &one, &name)?;
         configs.push(ConfigSpec {
@@ -541,6 +543,8 @@ fn from_plan_file(
     };
     let mut settings = settings_of(args);
     settings.max_steps = max_steps;
+    // --max-cost in the file's flags caps the study as on the command line.
+    settings.max_cost = settings.max_cost.or(max_cost);
     if s.jobs.is_none() {
         if let Some(j) = f.jobs {
             settings.jobs = j.max(1);
