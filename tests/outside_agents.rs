@@ -34,6 +34,28 @@ fn agents_venv(command: &str) -> PathBuf {
     venv
 }
 
+/// Runs the outside agent `cmd` (its log folder named `name`) on the toy task
+/// under bubblewrap against `llm`, with the real key `key` (variable, value)
+/// in mlab's environment; checks the run ended with a final answer and
+/// returns its log folder.
+fn run_agent(bench: &ProgramBench, name: &str, cmd: &str, llm: &str, key: (&str, &str)) -> PathBuf {
+    let log = bench.log(name);
+    let out = bench
+        .command(&log, "bwrap", cmd, &["--llm", llm, "--max-time", "300"])
+        .env(key.0, key.1)
+        .output()
+        .unwrap();
+    ok(&out);
+    let run = read_json(&log.join("run.json"));
+    assert_eq!(
+        run["exit_reason"],
+        "final_answer",
+        "{run}\n{}",
+        program_log(&log)
+    );
+    log
+}
+
 /// The mini-swe-agent recipe of docs/outside-agents.md.
 const MINI: &str = r#"MSWEA_CONFIGURED=true MSWEA_COST_TRACKING=ignore_errors mini -y --exit-immediately -m "openai/$MLAB_MODEL" -t "$MLAB_PROBLEM Write the predictions to submission.csv in the current folder." -o "$HOME/trajectory.json""#;
 
@@ -65,20 +87,13 @@ fn mini_swe_agent_writes_a_submission_through_the_gateway_that_eval_scores() {
             &json!({"command": "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}),
             "call_3",
         ));
-    let log = bench.log("mini");
     let llm = format!("openai:mock-model@{}/v1", upstream.url());
-    let out = bench
-        .command(&log, "bwrap", MINI, &["--llm", &llm, "--max-time", "300"])
-        .env("OPENAI_API_KEY", "sk-real-key-for-mini")
-        .output()
-        .unwrap();
-    ok(&out);
-    let run = read_json(&log.join("run.json"));
-    assert_eq!(
-        run["exit_reason"],
-        "final_answer",
-        "{run}\n{}",
-        program_log(&log)
+    let log = run_agent(
+        &bench,
+        "mini",
+        MINI,
+        &llm,
+        ("OPENAI_API_KEY", "sk-real-key-for-mini"),
     );
     let seen = upstream.requests();
     assert_eq!(seen.len(), 3, "{}", program_log(&log));
@@ -127,20 +142,13 @@ fn codex_cli_writes_a_submission_over_the_responses_api_that_eval_scores() {
                    "content": [{"type": "output_text", "text": "Done.", "annotations": []}]}),
             2,
         ));
-    let log = bench.log("codex");
     let llm = format!("openai:mock-model@{}/v1", upstream.url());
-    let out = bench
-        .command(&log, "bwrap", CODEX, &["--llm", &llm, "--max-time", "300"])
-        .env("OPENAI_API_KEY", "sk-real-key-for-codex")
-        .output()
-        .unwrap();
-    ok(&out);
-    let run = read_json(&log.join("run.json"));
-    assert_eq!(
-        run["exit_reason"],
-        "final_answer",
-        "{run}\n{}",
-        program_log(&log)
+    let log = run_agent(
+        &bench,
+        "codex",
+        CODEX,
+        &llm,
+        ("OPENAI_API_KEY", "sk-real-key-for-codex"),
     );
     let seen = upstream.requests();
     assert_eq!(seen.len(), 2, "{}", program_log(&log));
@@ -190,20 +198,13 @@ fn claude_code_writes_a_submission_over_streamed_anthropic_messages_that_eval_sc
             1,
         ))
         .always(program_support::anthropic_stream(None, 2));
-    let log = bench.log("claude");
     let llm = format!("anthropic:mock-model@{}", upstream.url());
-    let out = bench
-        .command(&log, "bwrap", CLAUDE, &["--llm", &llm, "--max-time", "300"])
-        .env("ANTHROPIC_API_KEY", "sk-ant-real-key-for-claude")
-        .output()
-        .unwrap();
-    ok(&out);
-    let run = read_json(&log.join("run.json"));
-    assert_eq!(
-        run["exit_reason"],
-        "final_answer",
-        "{run}\n{}",
-        program_log(&log)
+    let log = run_agent(
+        &bench,
+        "claude",
+        CLAUDE,
+        &llm,
+        ("ANTHROPIC_API_KEY", "sk-ant-real-key-for-claude"),
     );
     let seen = upstream.requests();
     assert_eq!(seen.len(), 2, "{}", program_log(&log));
@@ -242,20 +243,13 @@ fn aider_writes_a_submission_from_a_streamed_reply_that_eval_scores() {
     upstream.always(program_support::openai_stream(
         "I will write the submission.\n\nsubmission.csv\n```\nvalue\n42\n```\n",
     ));
-    let log = bench.log("aider");
     let llm = format!("openai:mock-model@{}/v1", upstream.url());
-    let out = bench
-        .command(&log, "bwrap", AIDER, &["--llm", &llm, "--max-time", "300"])
-        .env("OPENAI_API_KEY", "sk-real-key-for-aider")
-        .output()
-        .unwrap();
-    ok(&out);
-    let run = read_json(&log.join("run.json"));
-    assert_eq!(
-        run["exit_reason"],
-        "final_answer",
-        "{run}\n{}",
-        program_log(&log)
+    let log = run_agent(
+        &bench,
+        "aider",
+        AIDER,
+        &llm,
+        ("OPENAI_API_KEY", "sk-real-key-for-aider"),
     );
     // One instruction, one reply that writes the file, no lint retries.
     let seen = upstream.requests();

@@ -232,11 +232,28 @@ struct Done {
     error_kind: Option<&'static str>,
 }
 
+/// The gateway's own refusal (budget, allow-list, a bad request): recorded
+/// as refused, answered in the caller's wire format.
 async fn refuse(
     sh: &Arc<Shared>,
     call: Call,
     status: u16,
     kind: &'static str,
+    msg: String,
+) -> Response<Body> {
+    error_reply(sh, call, status, kind, kind, true, msg).await
+}
+
+/// Closes a call that got no reply from the provider and answers it with
+/// an error body of `code` in the caller's wire format; `refused` says
+/// whether the gateway itself said no.
+async fn error_reply(
+    sh: &Arc<Shared>,
+    call: Call,
+    status: u16,
+    error_kind: &'static str,
+    code: &str,
+    refused: bool,
     msg: String,
 ) -> Response<Body> {
     let wire = call.wire;
@@ -247,11 +264,11 @@ async fn refuse(
             error: Some(msg.clone()),
             ..ReplyInfo::default()
         },
-        refused: Some(msg.clone()),
-        error_kind: Some(kind),
+        refused: refused.then(|| msg.clone()),
+        error_kind: Some(error_kind),
     };
     close(sh, call, done).await;
-    json_response(status, wire::error_body(wire, status, kind, &msg))
+    json_response(status, wire::error_body(wire, status, code, &msg))
 }
 
 /// Request headers never forwarded: the client's (dummy) credentials,
@@ -417,22 +434,16 @@ fn failure_kind(status: u16) -> &'static str {
 
 /// A provider that could not be reached or broke off: 502 to the client.
 async fn fail(sh: &Arc<Shared>, call: Call, status: u16, msg: String) -> Response<Body> {
-    let wire = call.wire;
-    let done = Done {
+    error_reply(
+        sh,
+        call,
         status,
-        streamed: false,
-        info: ReplyInfo {
-            error: Some(msg.clone()),
-            ..ReplyInfo::default()
-        },
-        refused: None,
-        error_kind: Some("unreachable"),
-    };
-    close(sh, call, done).await;
-    json_response(
-        status,
-        wire::error_body(wire, status, "upstream_error", &msg),
+        "unreachable",
+        "upstream_error",
+        false,
+        msg,
     )
+    .await
 }
 
 /// Relays a server-sent event stream event by event, holding the terminal

@@ -167,14 +167,9 @@ impl Bench {
     }
 }
 
-/// The lines of `<log>/agent_log/llm_calls.jsonl`.
-pub fn calls(log: &Path) -> Vec<Value> {
-    std::fs::read_to_string(log.join("agent_log/llm_calls.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+/// The lines of `<log>/agent_log/llm_calls.jsonl` (one definition, in
+/// tests/common).
+pub use crate::common::calls;
 
 /// The prompts (joined message texts) of the calls of one role, in order.
 pub fn prompts(log: &Path, role: &str) -> Vec<String> {

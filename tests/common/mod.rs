@@ -244,3 +244,12 @@ pub fn eval_outputs(results: &std::path::Path) -> serde_json::Value {
         "summary_file": summary,
     })
 }
+
+/// The lines of `<log>/agent_log/llm_calls.jsonl`.
+pub fn calls(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log.join("agent_log/llm_calls.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

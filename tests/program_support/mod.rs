@@ -159,14 +159,9 @@ pub fn steps(log: &Path) -> Vec<Value> {
         .clone()
 }
 
-/// The lines of `agent_log/llm_calls.jsonl`.
-pub fn calls(log: &Path) -> Vec<Value> {
-    std::fs::read_to_string(log.join("agent_log/llm_calls.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+/// The lines of `<log>/agent_log/llm_calls.jsonl` (one definition, in
+/// tests/common).
+pub use crate::common::calls;
 
 /// `agent_log/program.log`.
 pub fn program_log(log: &Path) -> String {
