@@ -8,9 +8,15 @@
 //! - lead their own process group, so Ctrl-C at the terminal reaches only
 //!   this process, which passes it on once to each child (a child that got
 //!   it twice would stop without its final snapshot);
-//! - get SIGTERM when this process dies (`PR_SET_PDEATHSIG`), even by
+//! - are told when this process dies (`PR_SET_PDEATHSIG`), even by
 //!   SIGKILL, and close cleanly (their run.json then says interrupted, and
-//!   running the study again resumes them);
+//!   running the study again resumes them). The kernel sends the
+//!   parent-death signal each time a child is handed to another parent,
+//!   which for a multi-threaded parent can be once per thread as its
+//!   threads die; so the signal is [`PARENT_DEATH_SIGNAL`], not SIGTERM,
+//!   and `mlab run-one` turns any number of them into one stop
+//!   ([`watch_parent_death`]). (With SIGTERM, a second copy read as "stop
+//!   at once": the run ended without its final snapshot or closed run.json.)
 //! - write their output to `<log-dir>/run-one.log`.
 //!
 //! Runs start in plan order (runs to resume first). Run lengths are not
@@ -146,6 +152,18 @@ pub fn todo(plan: &Plan, retry_infra: u32) -> Vec<usize> {
     first
 }
 
+/// The runs another process makes now (their workspace lock is held):
+/// with the study lock held, a run of an earlier study command still
+/// closing after that command died, `mlab run-one` started by hand, or a
+/// Slurm job. The queue waits for them and then takes up what they left.
+pub fn held(plan: &Plan) -> Vec<usize> {
+    plan.runs
+        .iter()
+        .filter(|r| status::state_of(r).0 == State::Running)
+        .map(|r| r.index)
+        .collect()
+}
+
 struct Running {
     index: usize,
     child: Child,
@@ -186,6 +204,17 @@ pub fn run(
             summary.already_finished += 1;
         }
     }
+    // Runs another process holds: taken up (or counted) once it lets go.
+    let mut held = held(plan);
+    for &i in &held {
+        let run = &plan.runs[i];
+        observer.note(&format!(
+            "run {} is being made by another process (pid {}: a run of an earlier study still closing, or one started by hand); it is taken up here once that process lets go",
+            run.id,
+            status::lock_holder_pid(run).unwrap_or_else(|| "?".into())
+        ));
+    }
+    let mut last_held_check = Instant::now();
     let mut running: Vec<Running> = Vec::new();
     let mut holders = vec![0usize; cfg.devices.len()];
     let mut stopping = false;
@@ -224,6 +253,23 @@ pub fn run(
                     signal(&r.child, nix::sys::signal::Signal::SIGINT);
                 }
             }
+        }
+        if !held.is_empty() && last_held_check.elapsed() >= Duration::from_millis(200) {
+            last_held_check = Instant::now();
+            let mut still = Vec::new();
+            for i in std::mem::take(&mut held) {
+                match status::state_of(&plan.runs[i]).0 {
+                    State::Running => still.push(i),
+                    State::Finished => totals.done += 1,
+                    State::InfraFailed if cfg.retry_infra == 0 => totals.failed += 1,
+                    State::InfraFailed => {
+                        attempts.insert(i, 1);
+                        queue.push_back(i);
+                    }
+                    State::Interrupted | State::Pending => queue.push_back(i),
+                }
+            }
+            held = still;
         }
         // Launch what fits.
         while !stopping && !queue.is_empty() {
@@ -322,7 +368,7 @@ pub fn run(
             summary.ended.push(ended);
         }
         totals.running = running.len();
-        if running.is_empty() && (stopping || queue.is_empty()) {
+        if running.is_empty() && (stopping || (queue.is_empty() && held.is_empty())) {
             break;
         }
         if last_tick.elapsed() >= Duration::from_millis(500) {
@@ -375,7 +421,8 @@ fn spawn(exe: &Path, plan_path: &Path, run: &PlannedRun, device: Option<&str>) -
     // getppid) are made; nothing is allocated.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+            let sig = PARENT_DEATH_SIGNAL as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sig) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // The parent died before the call above: nobody will stop us.
@@ -392,6 +439,40 @@ fn spawn(exe: &Path, plan_path: &Path, run: &PlannedRun, device: Option<&str>) -
             run.id
         )
     })
+}
+
+/// The signal a run's process gets when the study's process dies (see
+/// the module's documentation): one nothing else sends.
+pub const PARENT_DEATH_SIGNAL: libc::c_int = libc::SIGUSR2;
+
+/// For `mlab run-one`: turns the parent-death signals of a study that died
+/// (one or several, see the module's documentation) into one SIGTERM to
+/// this process, which the run takes as the first Ctrl-C: it closes with
+/// its final snapshot. Call first thing, before any thread starts; it
+/// blocks SIGINT, SIGTERM and SIGHUP too (for
+/// [`crate::run::signals::install`], which takes them, to be called next).
+/// A run not started by the queue is never sent the signal.
+pub fn watch_parent_death() -> Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let sig = Signal::try_from(PARENT_DEATH_SIGNAL).context("no parent-death signal")?;
+    let mut all = SigSet::empty();
+    for s in [sig, Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        all.add(s);
+    }
+    all.thread_block()
+        .context("could not set up the study's parent-death signal")?;
+    let mut set = SigSet::empty();
+    set.add(sig);
+    std::thread::Builder::new()
+        .name("study-parent".into())
+        .spawn(move || {
+            if set.wait().is_ok() {
+                // Once: later copies stay pending, blocked, and are ignored.
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), Signal::SIGTERM);
+            }
+        })
+        .context("could not start the parent-death thread")?;
+    Ok(())
 }
 
 fn signal(child: &Child, sig: nix::sys::signal::Signal) {
