@@ -111,9 +111,18 @@ fn study(
     queue::run(&plan, &plan.path(), &cfg, &mut Quiet).unwrap()
 }
 
+/// This process's own CPU seconds (user + system) so far: the queue's,
+/// while it runs the study.
+fn own_cpu() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let u = getrusage(UsageWho::RUSAGE_SELF).unwrap();
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    secs(u.user_time()) + secs(u.system_time())
+}
+
 /// The 32 runs of `steps` steps each: (steps, mlab CPU seconds, peak RSS
-/// per run in MB, mean and max, wall seconds).
-fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64) {
+/// per run in MB, mean and max, wall seconds, the queue's own CPU seconds).
+fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     ToyTask::new().write_in(&dir.path().join("bench"));
     let mut replies: Vec<_> = (0..steps - 1)
@@ -124,6 +133,7 @@ fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64) {
         "Final Answer",
         json!({"final_answer": "done"}),
     ));
+    let queue_cpu = own_cpu();
     let s = study(
         dir.path(),
         false,
@@ -132,6 +142,7 @@ fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64) {
         &[],
         RUNS,
     );
+    let queue_cpu = own_cpu() - queue_cpu;
     assert_eq!(s.ended.len(), RUNS);
     let done: usize = s.ended.iter().map(|e| e.steps).sum();
     let cpu: f64 = s.ended.iter().map(|e| e.cpu_seconds).sum();
@@ -142,12 +153,17 @@ fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64) {
         .collect();
     let mean = rss.iter().sum::<f64>() / rss.len() as f64;
     let max = rss.iter().cloned().fold(0.0, f64::max);
-    (done, cpu, mean, max, s.wall.as_secs_f64())
+    (done, cpu, mean, max, s.wall.as_secs_f64(), queue_cpu)
 }
 
 fn overhead() {
-    let (steps, cpu, mean, max, wall) = overhead_of(STEPS);
+    let (steps, cpu, mean, max, wall, queue_cpu) = overhead_of(STEPS);
     println!("{RUNS} runs at once, {STEPS} steps each ({steps} steps), wall {wall:.1} s");
+    println!(
+        "  the queue's own CPU (mlab run, progress reading included): {:.2} s, {:.2} ms per step of the runs",
+        queue_cpu,
+        queue_cpu / steps as f64 * 1000.0
+    );
     println!("  peak RSS of mlab per run: mean {mean:.1} MB, max {max:.1} MB (target < 15 MB)");
     println!(
         "  mlab CPU per step, start-up included: {:.2} ms",

@@ -168,7 +168,8 @@ pub fn status_with(
     let counts = status::counts(&rows);
     if args.json {
         let counts: BTreeMap<&str, usize> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-        let doc = serde_json::json!({"exp_dir": plan.exp_dir, "counts": counts, "runs": rows});
+        let holder = study::lock::holder(&plan.exp_dir).map(|h| h.to_string());
+        let doc = serde_json::json!({"exp_dir": plan.exp_dir, "counts": counts, "study_command": holder, "runs": rows});
         ui::write_stdout(format_args!("{}\n", serde_json::to_string_pretty(&doc)?));
         return Ok(ExitCode::SUCCESS);
     }
