@@ -297,13 +297,15 @@ pub fn run(
         // The study's spending, over every run (earlier parts included),
         // read from the running runs' logs a few times a second (not on
         // every turn of this loop, which is there to start runs soon).
+        // A run that ended was read to its end when it was reaped, so no
+        // run starts before its spending counts.
         if last_read.elapsed() >= READ_EVERY {
             last_read = Instant::now();
             for r in &running {
                 watches[r.index].poll();
             }
-            totals.cost_usd = watches.iter().map(|w| w.snapshot().cost_usd).sum();
         }
+        totals.cost_usd = watches.iter().map(|w| w.snapshot().cost_usd).sum();
         if let Some(max) = cfg.max_cost {
             if !stopping && totals.cost_usd >= max {
                 stopping = true;
