@@ -17,6 +17,12 @@
 //!    figure is printed for the seeds in a shuffled order of lengths and
 //!    for them sorted longest first. Target: within 10% of the ideal.
 //!
+//!    Then the queue's own ordering: 8 GPU tasks of uneven lengths whose
+//!    seed 0 finished earlier in the folder, extended by 2 seeds each; the
+//!    queue starts the 16 new runs longest first by its estimate (the mean
+//!    length of the finished runs of the same task and configuration),
+//!    against the same runs with nothing finished (plan order).
+//!
 //! Run: `cargo bench --bench study`.
 // A failed step panics with its message, which is how a test or bench
 // reports; clippy.toml allows this in #[test] functions only, so say it here
@@ -73,6 +79,19 @@ fn study(
     devices: &[&str],
     jobs: usize,
 ) -> queue::Summary {
+    study_of(root, &["toy"], gpu, seeds, replies, devices, jobs)
+}
+
+/// [`study`] over the tasks `tasks` (folders in `root/bench`).
+fn study_of(
+    root: &Path,
+    tasks: &[&str],
+    gpu: bool,
+    seeds: Vec<u64>,
+    replies: &[serde_json::Value],
+    devices: &[&str],
+    jobs: usize,
+) -> queue::Summary {
     let model = scripted::write(&root.join("model.jsonl"), replies);
     let spec = PlanSpec {
         exp_dir: root.join("exp"),
@@ -80,10 +99,13 @@ fn study(
             "--benchmarks-dir".into(),
             root.join("bench").display().to_string(),
         ],
-        tasks: vec![TaskSpec {
-            name: "toy".into(),
-            gpu,
-        }],
+        tasks: tasks
+            .iter()
+            .map(|t| TaskSpec {
+                name: t.to_string(),
+                gpu,
+            })
+            .collect(),
         configs: vec![ConfigSpec {
             name: "research (scripted)".into(),
             agent: "research".into(),
@@ -111,9 +133,18 @@ fn study(
     queue::run(&plan, &plan.path(), &cfg, &mut Quiet).unwrap()
 }
 
+/// This process's own CPU seconds (user + system) so far: the queue's,
+/// while it runs the study.
+fn own_cpu() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let u = getrusage(UsageWho::RUSAGE_SELF).unwrap();
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    secs(u.user_time()) + secs(u.system_time())
+}
+
 /// The 32 runs of `steps` steps each: (steps, mlab CPU seconds, peak RSS
-/// per run in MB, mean and max, wall seconds).
-fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64) {
+/// per run in MB, mean and max, wall seconds, the queue's own CPU seconds).
+fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     ToyTask::new().write_in(&dir.path().join("bench"));
     let mut replies: Vec<_> = (0..steps - 1)
@@ -124,6 +155,7 @@ fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64) {
         "Final Answer",
         json!({"final_answer": "done"}),
     ));
+    let queue_cpu = own_cpu();
     let s = study(
         dir.path(),
         false,
@@ -132,6 +164,7 @@ fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64) {
         &[],
         RUNS,
     );
+    let queue_cpu = own_cpu() - queue_cpu;
     assert_eq!(s.ended.len(), RUNS);
     let done: usize = s.ended.iter().map(|e| e.steps).sum();
     let cpu: f64 = s.ended.iter().map(|e| e.cpu_seconds).sum();
@@ -142,12 +175,17 @@ fn overhead_of(steps: usize) -> (usize, f64, f64, f64, f64) {
         .collect();
     let mean = rss.iter().sum::<f64>() / rss.len() as f64;
     let max = rss.iter().cloned().fold(0.0, f64::max);
-    (done, cpu, mean, max, s.wall.as_secs_f64())
+    (done, cpu, mean, max, s.wall.as_secs_f64(), queue_cpu)
 }
 
 fn overhead() {
-    let (steps, cpu, mean, max, wall) = overhead_of(STEPS);
+    let (steps, cpu, mean, max, wall, queue_cpu) = overhead_of(STEPS);
     println!("{RUNS} runs at once, {STEPS} steps each ({steps} steps), wall {wall:.1} s");
+    println!(
+        "  the queue's own CPU (mlab run, progress reading included): {:.2} s, {:.2} ms per step of the runs",
+        queue_cpu,
+        queue_cpu / steps as f64 * 1000.0
+    );
     println!("  peak RSS of mlab per run: mean {mean:.1} MB, max {max:.1} MB (target < 15 MB)");
     println!(
         "  mlab CPU per step, start-up included: {:.2} ms",
@@ -216,6 +254,71 @@ fn packing(label: &str, lengths: &[f64]) {
     );
 }
 
+/// Packing with lengths the queue estimates: 8 GPU tasks of uneven
+/// lengths (in a shuffled order), seed 0 of each made first (a study's
+/// earlier part), then the study extended to seeds 0-2: the 16 new runs
+/// start longest first by their task's finished run. Against the same 16
+/// runs in a folder with nothing finished (plan order).
+fn packing_estimated(lengths: &[f64]) {
+    let replies = [
+        research_reply("run", "Execute Script", json!({"script_name": "train.py"})),
+        research_reply("end", "Final Answer", json!({"final_answer": "done"})),
+    ];
+    let names: Vec<String> = (0..lengths.len()).map(|i| format!("t{i}")).collect();
+    let tasks: Vec<&str> = names.iter().map(String::as_str).collect();
+    let setup = |root: &Path| {
+        for (name, secs) in names.iter().zip(lengths) {
+            ToyTask::new()
+                .named(name)
+                .env("train.py", format!("import time\ntime.sleep({secs})\n"))
+                .set_raw("requires", "{ gpu = true }")
+                .write_in(&root.join("bench"));
+        }
+    };
+    let devices = ["0", "1", "2", "3"];
+    let report = |label: &str, s: &queue::Summary| {
+        let walls: Vec<f64> = s.ended.iter().map(|e| e.wall.as_secs_f64()).collect();
+        let total: f64 = walls.iter().sum();
+        let longest = walls.iter().cloned().fold(0.0, f64::max);
+        let bound = longest.max(total / 4.0);
+        let makespan = s.ended.iter().map(|e| e.ended_at).fold(0.0, f64::max);
+        println!(
+            "packing, {label}: makespan {makespan:.2} s; ideal lower bound {bound:.2} s ({:+.1}%), LPT {:.2} s",
+            (makespan / bound - 1.0) * 100.0,
+            lpt(walls, 4)
+        );
+    };
+    let known = tempfile::tempdir().unwrap();
+    setup(known.path());
+    study_of(known.path(), &tasks, true, vec![0], &replies, &devices, 16);
+    let s = study_of(
+        known.path(),
+        &tasks,
+        true,
+        vec![0, 1, 2],
+        &replies,
+        &devices,
+        16,
+    );
+    assert_eq!(s.ended.len(), 2 * lengths.len());
+    report(
+        "8 tasks x 2 new seeds, longest first by the finished seed 0",
+        &s,
+    );
+    let fresh = tempfile::tempdir().unwrap();
+    setup(fresh.path());
+    let s = study_of(
+        fresh.path(),
+        &tasks,
+        true,
+        vec![1, 2],
+        &replies,
+        &devices,
+        16,
+    );
+    report("the same 16 runs with nothing finished (plan order)", &s);
+}
+
 fn main() {
     overhead();
     // 16 uneven lengths (seconds of train.py), in a shuffled order.
@@ -226,4 +329,5 @@ fn main() {
     let mut sorted = shuffled.to_vec();
     sorted.sort_by(|a, b| b.total_cmp(a));
     packing("lengths longest first", &sorted);
+    packing_estimated(&[0.6, 2.4, 0.3, 1.2, 3.0, 0.9, 1.8, 2.1]);
 }

@@ -276,8 +276,9 @@ fn a_sigkilled_study_resumes_without_redoing_finished_runs() {
     for id in &ids[1..3] {
         assert!(
             wait_for(30, || s.run_json(id)["exit_reason"] == "interrupted"),
-            "{id} was not closed after the study was killed: {}",
-            s.run_json(id)
+            "{id} was not closed after the study was killed: {}\nrun-one.log:\n{}",
+            s.run_json(id),
+            std::fs::read_to_string(s.exp().join(id).join("run-one.log")).unwrap_or_default()
         );
     }
     assert!(!s.exp().join(&ids[3]).join("run.json").exists());
@@ -580,4 +581,192 @@ fn two_sigints_exit_130_and_leave_no_run_behind() {
         "runs still going after the study left: {:?}",
         common::processes_with(&plan)
     );
+}
+
+/// The run-one processes of the study in `exp` (their command lines name
+/// its plan).
+fn run_one_pids(exp: &Path) -> Vec<i32> {
+    common::processes_with(&exp.join("plan.json").display().to_string())
+}
+
+#[test]
+fn a_run_told_several_times_that_its_study_died_closes_once_with_its_final_snapshot() {
+    // When the study's process dies, the kernel sends each run the
+    // parent-death signal once per reparenting, which for a study with
+    // several threads can be several times. Before, each copy was a
+    // SIGTERM and the second read as "stop at once": the run ended without
+    // its final snapshot or a closed run.json.
+    let s = Study::new("", false);
+    std::fs::write(
+        s.path().join("bench/toy/env/train.py"),
+        waiting_script(&s.shared(), None),
+    )
+    .unwrap();
+    let a = s.model("a.jsonl");
+    let child = s
+        .command(&a, &["--runs", "1", "--jobs", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(60, || s.started() == 1), "the run did not start");
+    let pids = run_one_pids(&s.exp());
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let sig = nix::sys::signal::Signal::try_from(mlab::study::queue::PARENT_DEATH_SIGNAL).unwrap();
+    for _ in 0..3 {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pids[0]), sig).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let id = &s.ids()[0];
+    let rj = s.run_json(id);
+    let log = std::fs::read_to_string(s.exp().join(id).join("run-one.log")).unwrap();
+    assert_eq!(
+        rj["exit_reason"],
+        "interrupted",
+        "{rj}\n{log}\n{}",
+        both(&out)
+    );
+    assert!(rj["end_time"].is_string(), "{rj}");
+    assert!(
+        s.exp()
+            .join(id)
+            .join("env_log/traces/step_final_files")
+            .is_dir(),
+        "no final snapshot: {log}"
+    );
+    assert!(
+        !log.contains("SIGTERM again"),
+        "the run was stopped twice: {log}"
+    );
+}
+
+/// Holds the workspace lock of the run `id` of the study (as a process
+/// making that run would) until dropped.
+fn hold_workspace(s: &Study, id: &str) -> std::fs::File {
+    let work = s.exp().join(format!("{id}.workspace"));
+    std::fs::create_dir_all(&work).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(work.join(".toy.lock"))
+        .unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    std::fs::write(
+        work.join(".toy.lock"),
+        format!("pid={}\n", std::process::id()),
+    )
+    .unwrap();
+    f
+}
+
+/// The id of seed `seed` of the study's one configuration (scripted model
+/// `model`), as the plan names it.
+fn id_of(model: &str, seed: u64) -> String {
+    let dir = mlab::study::plan::dir_name(&format!("research ({model})"));
+    format!("toy/{dir}/{seed}")
+}
+
+/// Reads `child`'s stderr until a line holds `what`; returns what it read.
+fn read_until(child: &mut std::process::Child, what: &str) -> (bool, String) {
+    use std::io::BufRead;
+    let err = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut lines = std::io::BufReader::new(err).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(what) {
+            // Keep draining, so the study never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return (true, seen);
+        }
+    }
+    (false, seen)
+}
+
+#[test]
+fn a_study_waits_for_a_run_another_process_holds_and_then_makes_it() {
+    // A study started again right after one was killed finds runs whose
+    // process is still closing. Before, it left them out and ended as if
+    // the study were done.
+    let s = Study::new(
+        "open('submission.csv', 'w').write('id\\n2\\n')\nprint('ok')\n",
+        false,
+    );
+    let a = s.model("a.jsonl");
+    let held_id = id_of(&a, 1);
+    let lock = hold_workspace(&s, &held_id);
+    let mut child = s
+        .command(&a, &["--runs", "2", "--jobs", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (seen, text) = read_until(&mut child, "being made by another process");
+    assert!(seen, "the study did not wait for the held run: {text}");
+    assert!(
+        text.contains(&held_id) && text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
+    assert!(s.ids().contains(&held_id), "{:?}", s.ids());
+    assert!(!s.exp().join(&held_id).join("run.json").exists());
+    drop(lock);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    for id in s.ids() {
+        assert_eq!(s.run_json(&id)["exit_reason"], "final_answer", "{id}");
+    }
+}
+
+#[test]
+fn a_second_study_command_on_one_folder_is_refused_naming_the_first() {
+    let s = Study::new("", false);
+    std::fs::write(
+        s.path().join("bench/toy/env/train.py"),
+        waiting_script(&s.shared(), None),
+    )
+    .unwrap();
+    let a = s.model("a.jsonl");
+    let args = ["--runs", "2", "--jobs", "2"];
+    let first = s
+        .command(&a, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(60, || s.started() == 2), "the runs did not start");
+    let second = s.command(&a, &args).output().unwrap();
+    assert_eq!(second.status.code(), Some(1), "{}", both(&second));
+    let said = both(&second);
+    for want in [
+        format!("pid {}", first.id()),
+        "mlab status".to_string(),
+        "another study command is running".to_string(),
+    ] {
+        assert!(said.contains(&want), "{want:?} not in: {said}");
+    }
+    // The second touched no run.
+    for id in s.ids() {
+        assert!(
+            !std::fs::read_to_string(s.exp().join(&id).join("run-one.log"))
+                .unwrap()
+                .contains("running now in another process")
+        );
+    }
+    // mlab status works meanwhile and names the holder.
+    let st = mlab().arg("status").arg(s.exp()).output().unwrap();
+    assert!(st.status.success(), "{}", both(&st));
+    assert!(
+        text(&st.stdout).contains(&format!("pid {}", first.id())),
+        "{}",
+        both(&st)
+    );
+    std::fs::write(s.shared().join("go"), "").unwrap();
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", both(&out));
+    for id in s.ids() {
+        assert_eq!(s.run_json(&id)["exit_reason"], "final_answer", "{id}");
+    }
 }

@@ -118,6 +118,10 @@ pub struct StatusArgs {
 /// arguments would; says so and succeeds when it already finished;
 /// resumes it from its last step when it was interrupted.
 pub fn run_one(global: &GlobalArgs, args: &RunOneArgs) -> Result<ExitCode> {
+    // Before any thread starts: the study's death reaches the run as one
+    // stop, however many times the kernel signals it; then Ctrl-C.
+    queue::watch_parent_death()?;
+    mlab::run::signals::install()?;
     let plan = Plan::read(&args.plan)?;
     let run = plan.run(args.index)?;
     let start = study::how_to_start(run)?;
@@ -164,7 +168,8 @@ pub fn status_with(
     let counts = status::counts(&rows);
     if args.json {
         let counts: BTreeMap<&str, usize> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-        let doc = serde_json::json!({"exp_dir": plan.exp_dir, "counts": counts, "runs": rows});
+        let holder = study::lock::holder(&plan.exp_dir).map(|h| h.to_string());
+        let doc = serde_json::json!({"exp_dir": plan.exp_dir, "counts": counts, "study_command": holder, "runs": rows});
         ui::write_stdout(format_args!("{}\n", serde_json::to_string_pretty(&doc)?));
         return Ok(ExitCode::SUCCESS);
     }
@@ -179,6 +184,9 @@ pub fn status_with(
         rows.len(),
         line.join(", ")
     ));
+    if let Some(h) = study::lock::holder(&plan.exp_dir) {
+        ui::write_stdout(format_args!("a study command is running on it ({h})\n"));
+    }
     let with_external = rows.iter().any(|r| r.external.is_some());
     let mut header = vec!["#", "id", "state"];
     if with_external {
@@ -261,7 +269,11 @@ pub fn run_study(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
         None => from_flags(global, args)?,
     };
     args.study.slurm.options()?;
-    let plan = plan::build(&spec)?.write()?;
+    let plan = plan::build(&spec)?;
+    // Held until this command ends; refuses a second study command on the
+    // same folder before it writes or starts anything.
+    let _lock = study::lock::lock(&plan.exp_dir)?;
+    let plan = plan.write()?;
     if args.study.slurm.executor == super::slurm::Executor::Slurm {
         super::slurm::warn_local_only(&settings.devices, args.study.jobs);
         return super::slurm::submit_study(&plan, &args.study.slurm);
@@ -591,7 +603,7 @@ fn drive(plan: &Plan, settings: &Settings) -> Result<ExitCode> {
     // blocked signals.
     let (stop, abort) = queue::install_signals()?;
     let todo = queue::todo(plan, settings.retry_infra);
-    if todo.is_empty() {
+    if todo.is_empty() && queue::held(plan).is_empty() {
         let rows = status::rows(plan, None);
         let finished = rows.iter().filter(|r| r.state == State::Finished).count();
         let mut line = format!("nothing to do: {finished} runs finished");

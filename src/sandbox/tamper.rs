@@ -95,7 +95,9 @@ impl Baseline {
 fn hash_file(path: &Path) -> Result<String> {
     let mut f = File::open(path).with_context(|| format!("could not read {}", path.display()))?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // 64 KiB: a 1 MiB buffer here was a fresh zeroed mapping per file,
+    // which cost more than hashing the task's small files.
+    let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = f
             .read(&mut buf)

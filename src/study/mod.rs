@@ -1,5 +1,6 @@
 //! Studies: many runs (tasks x configurations x seeds) from one command.
 //!
+//! - [`lock`]: one study command per experiment folder at a time.
 //! - [`plan`]: the cross product, its stable ids and folders, plan.json.
 //! - [`status`]: each run's state, read from disk (run.json, the
 //!   workspace lock).
@@ -15,6 +16,7 @@
 //! Slurm array job, a person); [`how_to_start`] decides whether it starts
 //! afresh, resumes from its last step or has nothing left to do.
 
+pub mod lock;
 pub mod plan;
 pub mod progress;
 pub mod queue;

@@ -8,16 +8,23 @@
 //! - lead their own process group, so Ctrl-C at the terminal reaches only
 //!   this process, which passes it on once to each child (a child that got
 //!   it twice would stop without its final snapshot);
-//! - get SIGTERM when this process dies (`PR_SET_PDEATHSIG`), even by
+//! - are told when this process dies (`PR_SET_PDEATHSIG`), even by
 //!   SIGKILL, and close cleanly (their run.json then says interrupted, and
-//!   running the study again resumes them);
+//!   running the study again resumes them). The kernel sends the
+//!   parent-death signal each time a child is handed to another parent,
+//!   which for a multi-threaded parent can be once per thread as its
+//!   threads die; so the signal is [`PARENT_DEATH_SIGNAL`], not SIGTERM,
+//!   and `mlab run-one` turns any number of them into one stop
+//!   ([`watch_parent_death`]). (With SIGTERM, a second copy read as "stop
+//!   at once": the run ended without its final snapshot or closed run.json.)
 //! - write their output to `<log-dir>/run-one.log`.
 //!
-//! Runs start in plan order (runs to resume first). Run lengths are not
-//! known in advance, so the queue cannot order GPU runs longest first;
-//! greedy list scheduling is within a factor 2 - 1/m of the best makespan,
-//! and within a few percent when runs are many and short next to the
-//! study (benches/study.rs measures it).
+//! Runs start in plan order (runs to resume first), except GPU runs, which
+//! start longest first by an estimate from the runs of the same task (and
+//! configuration) that already finished in the experiment folder ([`todo`]).
+//! Lengths are not known before any such run finished; greedy list
+//! scheduling is then within a factor 2 - 1/m of the best makespan, and
+//! longest first within 4/3 - 1/(3m) (benches/study.rs measures both).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -128,23 +135,91 @@ pub struct Summary {
 }
 
 /// The runs the queue would make now, in order: interrupted runs first
-/// (they hold progress), then the rest in plan order. Finished runs are
-/// left out, and runs that ended in an infrastructure failure unless they
-/// may be retried; runs another process makes now are left out too.
+/// (they hold progress), then the rest in plan order, except that GPU runs
+/// are ordered longest first by [`estimate`] (those with no estimate
+/// first, in plan order: a long run started last is what stretches a
+/// study). Finished runs are left out, and runs that ended in an
+/// infrastructure failure unless they may be retried; runs another process
+/// makes now are left out too.
 pub fn todo(plan: &Plan, retry_infra: u32) -> Vec<usize> {
     let mut first = Vec::new();
     let mut rest = Vec::new();
+    let mut lengths = Vec::new();
     for run in &plan.runs {
-        match status::state_of(run).0 {
+        let (state, record) = status::state_of(run);
+        match state {
             State::Interrupted => first.push(run.index),
             State::InfraFailed if retry_infra > 0 => first.push(run.index),
             State::Pending => rest.push(run.index),
+            State::Finished => {
+                if let Some(secs) = record.as_ref().and_then(length_of) {
+                    lengths.push((run.index, secs));
+                }
+            }
             _ => {}
         }
+    }
+    // The GPU runs' places in `rest`, filled longest first.
+    let places: Vec<usize> = (0..rest.len())
+        .filter(|&p| plan.runs[rest[p]].gpu)
+        .collect();
+    let mut gpu: Vec<(Option<f64>, usize)> = places
+        .iter()
+        .map(|&p| (estimate(plan, &lengths, &plan.runs[rest[p]]), rest[p]))
+        .collect();
+    // Stable: equal estimates keep plan order; None sorts first.
+    gpu.sort_by(|a, b| match (a.0, b.0) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(x), Some(y)) => y.total_cmp(&x),
+    });
+    for (&p, (_, index)) in places.iter().zip(gpu) {
+        rest[p] = index;
     }
     first.extend(rest);
     first
 }
+
+/// Seconds from a closed run.json's start to its end (its last part, for
+/// a resumed run).
+fn length_of(r: &crate::run::record::RunRecord) -> Option<f64> {
+    let start = chrono::DateTime::parse_from_rfc3339(&r.start_time).ok()?;
+    let end = chrono::DateTime::parse_from_rfc3339(r.end_time.as_deref()?).ok()?;
+    let secs = (end - start).num_milliseconds() as f64 / 1000.0;
+    (secs >= 0.0).then_some(secs)
+}
+
+/// How long `run` will likely take, in seconds: the mean length of the
+/// plan's finished runs (`lengths`: index, seconds) of the same task and
+/// configuration, else of the same task; None when none finished.
+pub fn estimate(plan: &Plan, lengths: &[(usize, f64)], run: &PlannedRun) -> Option<f64> {
+    let mean = |same: &dyn Fn(&PlannedRun) -> bool| {
+        let xs: Vec<f64> = lengths
+            .iter()
+            .filter(|(i, _)| same(&plan.runs[*i]))
+            .map(|(_, s)| *s)
+            .collect();
+        (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+    };
+    mean(&|r| r.task == run.task && r.config == run.config)
+        .or_else(|| mean(&|r| r.task == run.task))
+}
+
+/// The runs another process makes now (their workspace lock is held):
+/// with the study lock held, a run of an earlier study command still
+/// closing after that command died, `mlab run-one` started by hand, or a
+/// Slurm job. The queue waits for them and then takes up what they left.
+pub fn held(plan: &Plan) -> Vec<usize> {
+    plan.runs
+        .iter()
+        .filter(|r| status::state_of(r).0 == State::Running)
+        .map(|r| r.index)
+        .collect()
+}
+
+/// How often the queue reads the running runs' logs (progress, spending).
+const READ_EVERY: Duration = Duration::from_millis(250);
 
 struct Running {
     index: usize,
@@ -186,10 +261,22 @@ pub fn run(
             summary.already_finished += 1;
         }
     }
+    // Runs another process holds: taken up (or counted) once it lets go.
+    let mut held = held(plan);
+    for &i in &held {
+        let run = &plan.runs[i];
+        observer.note(&format!(
+            "run {} is being made by another process (pid {}: a run of an earlier study still closing, or one started by hand); it is taken up here once that process lets go",
+            run.id,
+            status::lock_holder_pid(run).unwrap_or_else(|| "?".into())
+        ));
+    }
+    let mut last_held_check = Instant::now();
     let mut running: Vec<Running> = Vec::new();
     let mut holders = vec![0usize; cfg.devices.len()];
     let mut stopping = false;
     let mut last_tick = Instant::now() - Duration::from_secs(1);
+    let mut last_read = Instant::now() - READ_EVERY;
     loop {
         if cfg.abort.load(Ordering::SeqCst) {
             for r in &running {
@@ -207,9 +294,16 @@ pub fn run(
                 signal(&r.child, nix::sys::signal::Signal::SIGINT);
             }
         }
-        // The study's spending, over every run (earlier parts included).
-        for r in &running {
-            watches[r.index].poll();
+        // The study's spending, over every run (earlier parts included),
+        // read from the running runs' logs a few times a second (not on
+        // every turn of this loop, which is there to start runs soon).
+        // A run that ended was read to its end when it was reaped, so no
+        // run starts before its spending counts.
+        if last_read.elapsed() >= READ_EVERY {
+            last_read = Instant::now();
+            for r in &running {
+                watches[r.index].poll();
+            }
         }
         totals.cost_usd = watches.iter().map(|w| w.snapshot().cost_usd).sum();
         if let Some(max) = cfg.max_cost {
@@ -224,6 +318,23 @@ pub fn run(
                     signal(&r.child, nix::sys::signal::Signal::SIGINT);
                 }
             }
+        }
+        if !held.is_empty() && last_held_check.elapsed() >= Duration::from_millis(200) {
+            last_held_check = Instant::now();
+            let mut still = Vec::new();
+            for i in std::mem::take(&mut held) {
+                match status::state_of(&plan.runs[i]).0 {
+                    State::Running => still.push(i),
+                    State::Finished => totals.done += 1,
+                    State::InfraFailed if cfg.retry_infra == 0 => totals.failed += 1,
+                    State::InfraFailed => {
+                        attempts.insert(i, 1);
+                        queue.push_back(i);
+                    }
+                    State::Interrupted | State::Pending => queue.push_back(i),
+                }
+            }
+            held = still;
         }
         // Launch what fits.
         while !stopping && !queue.is_empty() {
@@ -322,7 +433,7 @@ pub fn run(
             summary.ended.push(ended);
         }
         totals.running = running.len();
-        if running.is_empty() && (stopping || queue.is_empty()) {
+        if running.is_empty() && (stopping || (queue.is_empty() && held.is_empty())) {
             break;
         }
         if last_tick.elapsed() >= Duration::from_millis(500) {
@@ -375,7 +486,8 @@ fn spawn(exe: &Path, plan_path: &Path, run: &PlannedRun, device: Option<&str>) -
     // getppid) are made; nothing is allocated.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+            let sig = PARENT_DEATH_SIGNAL as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sig) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // The parent died before the call above: nobody will stop us.
@@ -392,6 +504,40 @@ fn spawn(exe: &Path, plan_path: &Path, run: &PlannedRun, device: Option<&str>) -
             run.id
         )
     })
+}
+
+/// The signal a run's process gets when the study's process dies (see
+/// the module's documentation): one nothing else sends.
+pub const PARENT_DEATH_SIGNAL: libc::c_int = libc::SIGUSR2;
+
+/// For `mlab run-one`: turns the parent-death signals of a study that died
+/// (one or several, see the module's documentation) into one SIGTERM to
+/// this process, which the run takes as the first Ctrl-C: it closes with
+/// its final snapshot. Call first thing, before any thread starts; it
+/// blocks SIGINT, SIGTERM and SIGHUP too (for
+/// [`crate::run::signals::install`], which takes them, to be called next).
+/// A run not started by the queue is never sent the signal.
+pub fn watch_parent_death() -> Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let sig = Signal::try_from(PARENT_DEATH_SIGNAL).context("no parent-death signal")?;
+    let mut all = SigSet::empty();
+    for s in [sig, Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        all.add(s);
+    }
+    all.thread_block()
+        .context("could not set up the study's parent-death signal")?;
+    let mut set = SigSet::empty();
+    set.add(sig);
+    std::thread::Builder::new()
+        .name("study-parent".into())
+        .spawn(move || {
+            if set.wait().is_ok() {
+                // Once: later copies stay pending, blocked, and are ignored.
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), Signal::SIGTERM);
+            }
+        })
+        .context("could not start the parent-death thread")?;
+    Ok(())
 }
 
 fn signal(child: &Child, sig: nix::sys::signal::Signal) {
@@ -472,6 +618,78 @@ pub fn install_signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan of `seeds` seeds of GPU task `long`, GPU task `short` and
+    /// CPU task `cpu`, one configuration.
+    fn three_task_plan(dir: &Path, seeds: u64) -> Plan {
+        use super::super::plan::{self, ConfigSpec, PlanSpec, TaskSpec};
+        let task = |name: &str, gpu| TaskSpec {
+            name: name.into(),
+            gpu,
+        };
+        plan::build(&PlanSpec {
+            exp_dir: dir.join("exp"),
+            global_args: vec![],
+            tasks: vec![task("short", true), task("cpu", false), task("long", true)],
+            configs: vec![ConfigSpec {
+                name: "c".into(),
+                agent: "research".into(),
+                llm: None,
+                args: vec![],
+            }],
+            seeds: (0..seeds).collect(),
+            common_args: vec![],
+        })
+        .unwrap()
+    }
+
+    fn finish(run: &PlannedRun, secs: i64) {
+        let start = chrono::Utc::now();
+        let r = crate::run::record::RunRecord {
+            task: run.task.clone(),
+            config: run.config.clone(),
+            start_time: start.to_rfc3339(),
+            end_time: Some((start + chrono::Duration::seconds(secs)).to_rfc3339()),
+            exit_reason: Some(crate::run::record::ExitReason::FinalAnswer),
+            ..Default::default()
+        };
+        std::fs::create_dir_all(&run.log_dir).unwrap();
+        r.write(&run.log_dir).unwrap();
+    }
+
+    #[test]
+    fn pending_gpu_runs_start_longest_first_by_their_tasks_finished_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = three_task_plan(dir.path(), 3);
+        let id = |i: usize| plan.runs[i].id.clone();
+        let ids = |order: Vec<usize>| order.into_iter().map(id).collect::<Vec<_>>();
+        // Nothing finished: plan order.
+        assert_eq!(todo(&plan, 0), (0..9).collect::<Vec<_>>());
+        // Seed 0 of each task finished: `long` took longer than `short`.
+        let by = |task: &str, seed: u64| {
+            plan.runs
+                .iter()
+                .find(|r| r.task == task && r.seed == seed)
+                .unwrap()
+                .index
+        };
+        finish(&plan.runs[by("short", 0)], 10);
+        finish(&plan.runs[by("long", 0)], 100);
+        finish(&plan.runs[by("cpu", 0)], 1000);
+        let order = todo(&plan, 0);
+        assert_eq!(
+            ids(order),
+            ids(vec![
+                by("long", 1),
+                by("long", 2),
+                by("cpu", 1),
+                by("cpu", 2),
+                by("short", 1),
+                by("short", 2),
+            ]),
+            "GPU runs longest first in the GPU runs' places; CPU runs stay in plan order"
+        );
+    }
 
     #[test]
     fn a_process_reads_its_own_cpu_time_and_peak_memory() {

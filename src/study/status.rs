@@ -65,6 +65,15 @@ pub fn lock_held(path: &Path) -> bool {
     }
 }
 
+/// The pid written in a run's workspace lock (the process holding it, when
+/// it is held).
+pub fn lock_holder_pid(run: &PlannedRun) -> Option<String> {
+    let text = std::fs::read_to_string(lock_path(run)?).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("pid="))
+        .map(|p| p.trim().to_string())
+}
+
 /// The state of one run of a plan, with its run.json when there is one.
 pub fn state_of(run: &PlannedRun) -> (State, Option<RunRecord>) {
     let record = RunRecord::read(&run.log_dir.join("run.json")).ok();
