@@ -433,7 +433,7 @@ impl Store {
         };
         let mut out = File::create(tmp).map_err(|e| store_err("creating", e))?;
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; 64 << 10];
         let mut total = 0u64;
         loop {
             let n = match input.read(&mut buf) {
@@ -506,7 +506,7 @@ fn is_settled(stamp_ns: i128, started: SystemTime) -> bool {
 
 fn hash_reader(f: &mut File) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
