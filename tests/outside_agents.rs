@@ -15,7 +15,7 @@
 mod common;
 mod program_support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mlab::testing::mock_server::MockServer;
 use program_support::{calls, ok, program_log, read_json, steps, ProgramBench};
@@ -54,6 +54,25 @@ fn run_agent(bench: &ProgramBench, name: &str, cmd: &str, llm: &str, key: (&str,
         program_log(&log)
     );
     log
+}
+
+/// Checks that each model call of the run at `log` is an `LLM Call` step in
+/// the wire formats `wires`, and that `mlab eval` scores its submission 42.
+fn assert_calls_and_score(bench: &ProgramBench, log: &Path, wires: &[&str]) {
+    let s = steps(log);
+    let seen: Vec<&str> = s
+        .iter()
+        .filter(|s| s["action"]["name"] == "LLM Call")
+        .map(|s| s["action"]["args"]["wire_format"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, wires, "{s:?}");
+    let entry = bench.eval(log);
+    assert_eq!(
+        entry["final_score"].as_f64(),
+        Some(42.0),
+        "{entry}\n{}",
+        program_log(log)
+    );
 }
 
 /// The mini-swe-agent recipe of docs/outside-agents.md.
@@ -160,20 +179,7 @@ fn codex_cli_writes_a_submission_over_the_responses_api_that_eval_scores() {
     );
     // The command's result went back to the model.
     assert!(seen[1].body.contains("call_1"), "{}", seen[1].body);
-    let s = steps(&log);
-    let wires: Vec<&str> = s
-        .iter()
-        .filter(|s| s["action"]["name"] == "LLM Call")
-        .map(|s| s["action"]["args"]["wire_format"].as_str().unwrap())
-        .collect();
-    assert_eq!(wires, ["openai-responses", "openai-responses"], "{s:?}");
-    let entry = bench.eval(&log);
-    assert_eq!(
-        entry["final_score"].as_f64(),
-        Some(42.0),
-        "{entry}\n{}",
-        program_log(&log)
-    );
+    assert_calls_and_score(&bench, &log, &["openai-responses", "openai-responses"]);
 }
 
 /// The Claude Code recipe of docs/outside-agents.md.
@@ -217,20 +223,7 @@ fn claude_code_writes_a_submission_over_streamed_anthropic_messages_that_eval_sc
     );
     // The command's result went back to the model.
     assert!(seen[1].body.contains("toolu_1"), "{}", seen[1].body);
-    let s = steps(&log);
-    let wires: Vec<&str> = s
-        .iter()
-        .filter(|s| s["action"]["name"] == "LLM Call")
-        .map(|s| s["action"]["args"]["wire_format"].as_str().unwrap())
-        .collect();
-    assert_eq!(wires, ["anthropic", "anthropic"], "{s:?}");
-    let entry = bench.eval(&log);
-    assert_eq!(
-        entry["final_score"].as_f64(),
-        Some(42.0),
-        "{entry}\n{}",
-        program_log(&log)
-    );
+    assert_calls_and_score(&bench, &log, &["anthropic", "anthropic"]);
 }
 
 #[test]

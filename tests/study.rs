@@ -54,6 +54,30 @@ impl Study {
     }
 
     /// A scripted research model: list files, run train.py, answer.
+    /// Starts a study of `runs` runs at once (`--jobs runs`) whose
+    /// train.py waits, and returns once every run has started: the model
+    /// file and the study's process.
+    fn start_waiting(&self, runs: usize) -> (String, std::process::Child) {
+        std::fs::write(
+            self.path().join("bench/toy/env/train.py"),
+            waiting_script(&self.shared(), None),
+        )
+        .unwrap();
+        let a = self.model("a.jsonl");
+        let n = runs.to_string();
+        let child = self
+            .command(&a, &["--runs", &n, "--jobs", &n])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_for(60, || self.started() == runs),
+            "the runs did not start"
+        );
+        (a, child)
+    }
+
     fn model(&self, name: &str) -> String {
         scripted::write(
             &self.path().join(name),
@@ -313,19 +337,7 @@ fn a_sigkilled_study_resumes_without_redoing_finished_runs() {
 #[test]
 fn sigint_closes_every_run_with_its_final_snapshot_and_exits_130() {
     let s = Study::new("", false);
-    std::fs::write(
-        s.path().join("bench/toy/env/train.py"),
-        waiting_script(&s.shared(), None),
-    )
-    .unwrap();
-    let a = s.model("a.jsonl");
-    let child = s
-        .command(&a, &["--runs", "3", "--jobs", "3"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(60, || s.started() == 3), "the runs did not start");
+    let (_, child) = s.start_waiting(3);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -556,19 +568,7 @@ fn a_plan_file_makes_its_cross_product_with_per_config_flags() {
 #[test]
 fn two_sigints_exit_130_and_leave_no_run_behind() {
     let s = Study::new("", false);
-    std::fs::write(
-        s.path().join("bench/toy/env/train.py"),
-        waiting_script(&s.shared(), None),
-    )
-    .unwrap();
-    let a = s.model("a.jsonl");
-    let child = s
-        .command(&a, &["--runs", "2", "--jobs", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(60, || s.started() == 2), "the runs did not start");
+    let (_, child) = s.start_waiting(2);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
@@ -597,19 +597,7 @@ fn a_run_told_several_times_that_its_study_died_closes_once_with_its_final_snaps
     // SIGTERM and the second read as "stop at once": the run ended without
     // its final snapshot or a closed run.json.
     let s = Study::new("", false);
-    std::fs::write(
-        s.path().join("bench/toy/env/train.py"),
-        waiting_script(&s.shared(), None),
-    )
-    .unwrap();
-    let a = s.model("a.jsonl");
-    let child = s
-        .command(&a, &["--runs", "1", "--jobs", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(60, || s.started() == 1), "the run did not start");
+    let (_, child) = s.start_waiting(1);
     let pids = run_one_pids(&s.exp());
     assert_eq!(pids.len(), 1, "{pids:?}");
     let sig = nix::sys::signal::Signal::try_from(mlab::study::queue::PARENT_DEATH_SIGNAL).unwrap();
@@ -723,20 +711,8 @@ fn a_study_waits_for_a_run_another_process_holds_and_then_makes_it() {
 #[test]
 fn a_second_study_command_on_one_folder_is_refused_naming_the_first() {
     let s = Study::new("", false);
-    std::fs::write(
-        s.path().join("bench/toy/env/train.py"),
-        waiting_script(&s.shared(), None),
-    )
-    .unwrap();
-    let a = s.model("a.jsonl");
+    let (a, first) = s.start_waiting(2);
     let args = ["--runs", "2", "--jobs", "2"];
-    let first = s
-        .command(&a, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(60, || s.started() == 2), "the runs did not start");
     let second = s.command(&a, &args).output().unwrap();
     assert_eq!(second.status.code(), Some(1), "{}", both(&second));
     let said = both(&second);
