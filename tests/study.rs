@@ -53,7 +53,6 @@ impl Study {
         self.path().join("shared")
     }
 
-    /// A scripted research model: list files, run train.py, answer.
     /// Starts a study of `runs` runs at once (`--jobs runs`) whose
     /// train.py waits, and returns once every run has started: the model
     /// file and the study's process.
@@ -78,6 +77,7 @@ impl Study {
         (a, child)
     }
 
+    /// A scripted research model: list files, run train.py, answer.
     fn model(&self, name: &str) -> String {
         scripted::write(
             &self.path().join(name),
@@ -745,4 +745,47 @@ fn a_second_study_command_on_one_folder_is_refused_naming_the_first() {
     for id in s.ids() {
         assert_eq!(s.run_json(&id)["exit_reason"], "final_answer", "{id}");
     }
+}
+
+#[test]
+fn a_run_killed_outright_does_not_take_the_other_runs_down() {
+    // Each run is its own process: one killed by SIGKILL (as the OOM
+    // killer would) leaves the study and the other runs going.
+    let s = Study::new("", false);
+    let (_, child) = s.start_waiting(3);
+    let pids = run_one_pids(&s.exp());
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        wait_for(30, || run_one_pids(&s.exp()).len() == 2),
+        "the killed run is still there"
+    );
+    std::fs::write(s.shared().join("go"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "a killed run must count as failed: {}",
+        both(&out)
+    );
+    let reasons: Vec<String> = s
+        .ids()
+        .iter()
+        .map(|id| {
+            std::fs::read_to_string(s.exp().join(id).join("run.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .and_then(|v| v["exit_reason"].as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "final_answer").count(),
+        2,
+        "{reasons:?}\n{}",
+        both(&out)
+    );
 }
