@@ -275,3 +275,34 @@ fn doctor_reports_each_part() {
     );
     assert!(text(&bad.stdout).contains("FAIL"));
 }
+
+#[test]
+fn every_bench_is_declared_with_its_own_main() {
+    // A bench file without `harness = false` compiles under libtest and
+    // prints "running 0 tests" instead of its figures (a merge once lost
+    // the line for benches/gateway.rs).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root.join("Cargo.toml")).unwrap()).unwrap();
+    let declared = manifest["bench"].as_array().unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(root.join("benches"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rs"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in &files {
+        let name = f.trim_end_matches(".rs");
+        let entry = declared
+            .iter()
+            .find(|b| b["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("benches/{f} has no [[bench]] entry in Cargo.toml"));
+        assert_eq!(
+            entry.get("harness").and_then(|h| h.as_bool()),
+            Some(false),
+            "[[bench]] {name} needs `harness = false`"
+        );
+    }
+}
