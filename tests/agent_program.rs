@@ -170,7 +170,7 @@ open("submission.csv", "w").write("value\n" + a["choices"][0]["message"]["conten
 "#;
 
 fn python_agent(source: &str) -> String {
-    format!("python3 -c {}", mlab::agent::program::shell_quote(source))
+    format!("python3 -c {}", mlab::sandbox::shell_quote(source))
 }
 
 #[test]

@@ -271,14 +271,9 @@ impl ProgramAgent {
     }
 }
 
-/// `s` as one word for `sh`.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// CMD with `{problem}` replaced by the problem, quoted for the shell.
 pub fn expand_command(command: &str, problem: &str) -> String {
-    command.replace("{problem}", &shell_quote(problem))
+    command.replace("{problem}", &crate::sandbox::shell_quote(problem))
 }
 
 /// The wrapper that starts the forwarder, waits for its `ready`, then

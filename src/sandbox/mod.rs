@@ -486,8 +486,38 @@ fn pump<R: Read + Send + 'static>(
     })
 }
 
+/// `s` as one word for `sh`: always single-quoted (a `'` inside becomes
+/// `'\''`), so nothing in it is split or expanded.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `s` as one word for `sh`, left bare when it is plainly safe (letters,
+/// digits and `-_./=:,+@%`) so that generated scripts stay readable.
+pub fn shell_word(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        shell_quote(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shell_words_quote_what_the_shell_would_split_or_expand() {
+        assert_eq!(shell_word("/a/b-c_d.e"), "/a/b-c_d.e");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_quote("plain"), "'plain'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
     use super::*;
 
     fn sh(script: &str) -> Vec<OsString> {

@@ -28,6 +28,8 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::sandbox::shell_word;
+
 /// The sbatch options a study asks for; `None` leaves the cluster's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlurmOptions {
@@ -138,18 +140,6 @@ fn record_job(exp_dir: &Path, job: JobRecord) -> Result<()> {
     fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// `s` quoted for the shell (left bare when it is plainly safe).
-fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if safe {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// Indexes as Slurm's `--array` list: sorted, runs of consecutive numbers
 /// as ranges (`0-3,5,7-9`).
 pub fn array_spec(indices: &[usize]) -> String {
@@ -224,7 +214,7 @@ pub fn script_text(
     s.push_str("#\n");
     s.push_str(&format!(
         "# Progress:  mlab status {}\n",
-        shell_quote(&exp_dir.to_string_lossy())
+        shell_word(&exp_dir.to_string_lossy())
     ));
     s.push_str("# Resubmit:  the same `mlab run` command (it sends only unfinished runs)\n");
     s.push_str(&format!(
@@ -261,10 +251,10 @@ pub fn script_text(
     s.push_str(
         "echo \"mlab: run $SLURM_ARRAY_TASK_ID of job $SLURM_ARRAY_JOB_ID on $(hostname)\"\n",
     );
-    let mut cmd = vec![shell_quote(&mlab.to_string_lossy())];
-    cmd.extend(plan.global_args.iter().map(|a| shell_quote(a)));
+    let mut cmd = vec![shell_word(&mlab.to_string_lossy())];
+    cmd.extend(plan.global_args.iter().map(|a| shell_word(a)));
     cmd.push("run-one".into());
-    cmd.push(shell_quote(&plan_path.to_string_lossy()));
+    cmd.push(shell_word(&plan_path.to_string_lossy()));
     cmd.push("--index".into());
     cmd.push("\"$SLURM_ARRAY_TASK_ID\"".into());
     s.push_str(&format!("exec {}\n", cmd.join(" ")));
@@ -769,15 +759,6 @@ mod tests {
         );
         assert!(s.contains("#   ... and 60 more (see plan.json)"), "{s}");
         assert!(s.contains("#SBATCH --array=0-99\n"), "{s}");
-    }
-
-    #[test]
-    fn shell_quote_quotes_what_the_shell_would_split_or_expand() {
-        assert_eq!(shell_quote("/a/b-c_d.e"), "/a/b-c_d.e");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote("$HOME"), "'$HOME'");
-        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

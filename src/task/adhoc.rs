@@ -195,7 +195,7 @@ pub fn record(task: &Task, cfg: &AdHocConfig) -> Record {
 /// `{snapshot}` in the command becomes the folder (quoted for the shell);
 /// a command without the placeholder gets the folder as its last argument.
 pub fn eval_argv(cmd: &str, snapshot: &Path) -> Vec<String> {
-    let quoted = shell_quote(&snapshot.to_string_lossy());
+    let quoted = crate::sandbox::shell_quote(&snapshot.to_string_lossy());
     let script = if cmd.contains("{snapshot}") {
         cmd.replace("{snapshot}", &quoted)
     } else {
@@ -220,10 +220,6 @@ pub fn parse_score(stdout: &str) -> Result<f64> {
         bail!("the eval command printed {score}, not a finite score");
     }
     Ok(score)
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 #[cfg(test)]
