@@ -226,15 +226,6 @@ fn report(log: &Path) -> (f64, f64) {
     (wall, usage.max_rss() as f64 / 1024.0)
 }
 
-fn chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser"].iter().find_map(|n| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(n))
-            .find(|c| c.is_file())
-    })
-}
-
 fn main() {
     let root = tempfile::tempdir().unwrap();
     let store = root.path().join("store");
@@ -301,7 +292,7 @@ fn main() {
             .status()
             .unwrap();
     }
-    let Some(chrome) = chromium() else {
+    let Some(chrome) = mlab::testing::browser::chromium() else {
         println!("  chromium: not installed (./install.sh --browser); page load not measured");
         return;
     };
@@ -312,22 +303,9 @@ fn main() {
         let profile = tempfile::tempdir().unwrap();
         let dom_file = root.path().join("dom.html");
         let t = Instant::now();
-        let status = Command::new(&chrome)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=5000",
-                "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
+        let status = mlab::testing::browser::headless(&chrome, profile.path())
+            .arg("--dump-dom")
             .arg(format!("file://{}", page.display()))
-            .stdin(std::process::Stdio::null())
             .stdout(std::fs::File::create(&dom_file).unwrap())
             .stderr(std::process::Stdio::null())
             .status()

@@ -13,7 +13,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::{mlab, output, text, write};
 use mlab::report::{fmt_num, fmt_pct, fmt_rate};
@@ -530,13 +529,7 @@ fn out_dir_index(f: &Folder) -> PathBuf {
 
 /// Chromium, as .ci/run installs it (`./install.sh --browser`).
 fn chromium() -> PathBuf {
-    let found = ["chromium", "chromium-browser"].iter().find_map(|n| {
-        std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(n))
-                .find(|c| c.is_file())
-        })
-    });
+    let found = mlab::testing::browser::chromium();
     common::need(
         "Chromium (./install.sh --browser installs Debian's chromium)",
         found.is_some(),
@@ -549,24 +542,8 @@ fn chromium() -> PathBuf {
 fn browse(page: &Path, shot: &Path) -> String {
     let chrome = chromium();
     let profile = tempfile::tempdir().unwrap();
-    let base = |c: &mut Command| {
-        c.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .stdin(std::process::Stdio::null());
-    };
     let url = format!("file://{}", page.display());
-    let mut dump = Command::new(&chrome);
-    base(&mut dump);
+    let mut dump = mlab::testing::browser::headless(&chrome, profile.path());
     let dom_file = shot.with_extension("dom.html");
     let out = output(
         dump.arg("--dump-dom")
@@ -583,8 +560,7 @@ fn browse(page: &Path, shot: &Path) -> String {
         format!("{:?} {:?}\n{}", out.status, dump, text(&out.stderr)),
     )
     .unwrap();
-    let mut cap = Command::new(&chrome);
-    base(&mut cap);
+    let mut cap = mlab::testing::browser::headless(&chrome, profile.path());
     let out = output(
         cap.arg(format!("--screenshot={}", shot.display()))
             .arg("--window-size=1280,1600")

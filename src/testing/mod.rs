@@ -1,6 +1,7 @@
 //! Test support that tests and benchmarks reach through the library: a mock
 //! model provider over HTTP ([`mock_server`]), the toy task ([`toy`]) and
-//! scripted-model files ([`scripted`]). Compiled only for unit tests and
+//! scripted-model files ([`scripted`]), and headless Chromium for the
+//! report's browser checks ([`browser`]). Compiled only for unit tests and
 //! with the `testing` feature, which the package's own dev-dependency on
 //! itself turns on for `tests/` and `benches/`; `cargo build` and `cargo
 //! install` leave it out, so the binary never carries it.
@@ -13,6 +14,7 @@
 //! them too. Running `mlab` and reading what a run leaves behind is the
 //! integration tests' own business (`tests/common/`).
 
+pub mod browser;
 pub mod mock_server;
 pub mod scripted;
 pub mod toy;
