@@ -771,19 +771,15 @@ fn a_run_killed_outright_does_not_take_the_other_runs_down() {
         "a killed run must count as failed: {}",
         both(&out)
     );
-    let reasons: Vec<String> = s
+    // Every run wrote its run.json when it started; the killed one never
+    // closed it.
+    let reasons: Vec<Value> = s
         .ids()
         .iter()
-        .map(|id| {
-            std::fs::read_to_string(s.exp().join(id).join("run.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .and_then(|v| v["exit_reason"].as_str().map(str::to_string))
-                .unwrap_or_default()
-        })
+        .map(|id| s.run_json(id)["exit_reason"].clone())
         .collect();
     assert_eq!(
-        reasons.iter().filter(|r| *r == "final_answer").count(),
+        reasons.iter().filter(|r| **r == "final_answer").count(),
         2,
         "{reasons:?}\n{}",
         both(&out)
