@@ -184,15 +184,37 @@ pub fn alive(pid: i32) -> bool {
 
 /// Copies the task `name` of the repository's benchmarks into
 /// `bench_root/name`, with the shared Python helpers (`_common/`) its
-/// prepare.py and eval.py import from beside it. Returns the task folder.
+/// prepare.py and eval.py import from beside it, as a fresh clone has them:
+/// only the files git tracks, so what `mlab prepare` wrote into the checkout
+/// (data, answers, the prepared marker) never makes the copy look prepared.
+/// Returns the task folder.
 pub fn copy_task(name: &str, bench_root: &Path) -> PathBuf {
-    let common = bench_root.join("_common");
-    if !common.exists() {
-        copy_tree(&benchmarks_dir().join("_common"), &common);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut wanted = vec![format!("benchmarks/{name}")];
+    if !bench_root.join("_common").exists() {
+        wanted.insert(0, "benchmarks/_common".to_string());
     }
-    let task = bench_root.join(name);
-    copy_tree(&benchmarks_dir().join(name), &task);
-    task
+    for rel in wanted {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["ls-files", "-z", "--", &rel])
+            .output()
+            .unwrap_or_else(|e| panic!("the tests copy tasks as git tracks them; git: {e}"));
+        assert!(
+            out.status.success(),
+            "the tests copy tasks as git tracks them; `git ls-files` failed in {} (run them from a git clone): {}",
+            repo.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        for f in listed.split('\0').filter(|f| !f.is_empty()) {
+            let to = bench_root.join(f.strip_prefix("benchmarks/").unwrap_or(f));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(repo.join(f), &to).unwrap();
+        }
+    }
+    bench_root.join(name)
 }
 
 /// A marker unique to this call, to put in a child's command line and find

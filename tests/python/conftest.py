@@ -38,14 +38,31 @@ PAPER_TASKS = {
 }
 
 
+def tracked_files(rel: str) -> list:
+    """The files git tracks under `rel` (relative to the repository): what a
+    fresh clone has, without the data and answers `mlab prepare` writes into
+    a checkout (a user who followed the README's quick start has them)."""
+    out = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--", rel],
+                         capture_output=True, check=False)
+    assert out.returncode == 0, (
+        f"the tests copy tasks as git tracks them; `git ls-files` failed in {REPO} "
+        f"(run them from a git clone): {out.stderr.decode(errors='replace')}")
+    return [p for p in out.stdout.decode().split("\0") if p]
+
+
 def copy_task(name: str, dest_root: Path) -> Path:
-    """A private copy of benchmarks/<name> (and _common) under dest_root."""
+    """A private, unprepared copy of benchmarks/<name> (and _common) under
+    dest_root: the tracked files only, whatever the checkout has prepared."""
     bench = dest_root / "benchmarks"
     bench.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "downloads", "prepared")
+    wanted = [f"benchmarks/{name}"]
     if not (bench / "_common").exists():
-        shutil.copytree(BENCHMARKS / "_common", bench / "_common", ignore=ignore)
-    shutil.copytree(BENCHMARKS / name, bench / name, ignore=ignore)
+        wanted.insert(0, "benchmarks/_common")
+    for rel in wanted:
+        for f in tracked_files(rel):
+            to = dest_root / f
+            to.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, to)
     return bench / name
 
 
